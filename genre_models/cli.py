@@ -1,0 +1,121 @@
+"""``python -m genre_models``: predict genres or extract the GTZAN features of audio files.
+
+A file that cannot be read is reported on stderr and skipped, the others are still processed;
+the exit status is 1 when any file failed, so scripts notice.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .audio import AudioLoadError, check_duration, stream_audio
+from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
+from .predict import Prediction, combine, predict
+from .registry import load_model
+from .windows import iter_windows
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m genre_models", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="genre and per-genre probabilities, one row per file")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--model", action="append", default=None, metavar="DIR_OR_HUB_ID",
+                   help="model folder or Hub id; repeat to ensemble (default: the embedded GTZAN features model)")
+    p.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
+    p.add_argument("--windows-csv", type=Path, help="write per-window probabilities (path,start,end,...) here")
+    p.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the model's window)")
+    p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+
+    f = sub.add_parser("features", help="the 57 GTZAN feature columns, one row per file (or per window)")
+    f.add_argument("files", nargs="+", type=Path)
+    f.add_argument("--csv", type=Path, required=True)
+    f.add_argument("--per-window", type=float, default=None, metavar="SECONDS",
+                   help="one row per window of this many seconds instead of one per file")
+    f.add_argument("--max-seconds", type=float, default=600.0, help="refuse files longer than this (default 10 min)")
+    return parser
+
+
+def _fail(path: Path, err: Exception) -> None:
+    print(f"{path}: {err}", file=sys.stderr)
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    models = [load_model(m) for m in (args.model or [None])]
+    labels = models[0].labels
+    for m in models[1:]:
+        if m.labels != labels:
+            raise SystemExit(f"error: {m.name} predicts {m.labels}, {models[0].name} predicts {labels}: "
+                             "models with different label sets cannot be averaged")
+    header = ["path", "genre", *labels]
+    rows, window_rows, failed = [], [], 0
+    print(",".join(header))
+    for path in args.files:
+        try:
+            pred: Prediction = combine([predict(path, m, hop_seconds=args.hop, max_seconds=args.max_seconds) for m in models])
+        except AudioLoadError as err:
+            _fail(path, err)
+            failed += 1
+            continue
+        row = [str(path), pred.genre, *(f"{p:.6f}" for p in pred.probs)]
+        rows.append(row)
+        print(",".join(row), flush=True)
+        for member in pred.members or [pred]:
+            for (start, end), probs in zip(member.window_spans, member.window_probs):
+                window_rows.append([str(path), member.model, f"{start:.3f}", f"{end:.3f}", *(f"{p:.6f}" for p in probs)])
+    if args.csv:
+        _write_csv(args.csv, header, rows)
+    if args.windows_csv:
+        _write_csv(args.windows_csv, ["path", "model", "start", "end", *labels], window_rows)
+    return 1 if failed else 0
+
+
+def _features_rows(path: Path, per_window: float | None, max_seconds: float) -> list[list]:
+    blocks = stream_audio(path, SAMPLE_RATE, max_seconds=max_seconds)
+    if per_window is None:
+        y = np.concatenate(list(blocks) or [np.zeros(0, np.float32)])
+        check_duration(len(y), SAMPLE_RATE)
+        return [[path.name, len(y), *extract_features(y, SAMPLE_RATE)]]
+    size = int(per_window * SAMPLE_RATE)
+    rows = [[path.name, w.start / SAMPLE_RATE, w.end / SAMPLE_RATE, *extract_features(w.samples, SAMPLE_RATE)]
+            for w in iter_windows(blocks, size, size) if w.end - w.start >= SAMPLE_RATE]
+    if not rows:
+        raise AudioLoadError("too_short", "The audio is shorter than 1 s.")
+    return rows
+
+
+def run_features(args: argparse.Namespace) -> int:
+    lead = ["filename", "length"] if args.per_window is None else ["filename", "start", "end"]
+    rows, failed = [], 0
+    for path in args.files:
+        try:
+            rows.extend(_features_rows(path, args.per_window, args.max_seconds))
+        except AudioLoadError as err:
+            _fail(path, err)
+            failed += 1
+    _write_csv(args.csv, [*lead, *FEATURE_NAMES], rows)
+    print(f"wrote {len(rows)} row(s) to {args.csv}")
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run_predict(args) if args.command == "predict" else run_features(args)
+    except ValueError as err:  # a model that cannot be loaded, a bad option value
+        print(f"error: {err}", file=sys.stderr)
+        return 2

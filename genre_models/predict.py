@@ -1,0 +1,121 @@
+"""Whole-track prediction: stream the audio, score each window, keep the per-window answers.
+
+The track-level answer is the mean of the window probabilities; the windows themselves are kept
+because the app draws them as a timeline of the genre along the song.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .audio import AudioSource, check_duration, stream_audio
+from .registry import WindowClassifier
+from .windows import Window, iter_windows
+
+BATCH_WINDOWS = 8
+
+
+@dataclass
+class Prediction:
+    """One model's (or one ensemble's) answer for one track."""
+
+    labels: list[str]
+    probs: np.ndarray  # (n_labels,) mean over windows
+    window_spans: np.ndarray  # (n_windows, 2) start/end in seconds
+    window_probs: np.ndarray  # (n_windows, n_labels)
+    duration: float  # seconds of audio analysed
+    model: str = ""
+    members: list["Prediction"] = field(default_factory=list)  # per-model answers, for an ensemble
+
+    @property
+    def genre(self) -> str:
+        return self.labels[int(np.argmax(self.probs))]
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(self.probs)[::-1][:k]
+        return [(self.labels[i], float(self.probs[i])) for i in order]
+
+    def as_dict(self) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, self.probs)}
+
+
+def predict_windows(
+    model: WindowClassifier,
+    windows: Sequence[Window] | object,
+    on_window: Callable[[Window], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Score an iterable of windows in small batches; returns spans (samples), probs, samples seen."""
+    spans, probs, batch = [], [], []
+    end = 0
+
+    def flush() -> None:
+        if batch:
+            probs.append(np.asarray(model.predict_windows([w.samples for w in batch]), dtype=np.float64))
+            batch.clear()
+
+    for win in windows:
+        spans.append((win.start, win.end))
+        end = max(end, win.end)
+        batch.append(win)
+        if on_window is not None:
+            on_window(win)
+        if len(batch) >= BATCH_WINDOWS:
+            flush()
+    flush()
+    return np.asarray(spans, dtype=np.int64).reshape(-1, 2), (np.concatenate(probs) if probs else np.zeros((0, len(model.labels)))), end
+
+
+def predict(
+    source: AudioSource,
+    model: WindowClassifier,
+    *,
+    hop_seconds: float | None = None,
+    max_seconds: float | None = None,
+    on_window: Callable[[Window], None] | None = None,
+) -> Prediction:
+    """Score the whole track window by window (hop defaults to the window: no overlap).
+
+    ``on_window`` sees each window as it is scored (the app builds its spectrogram from them, so
+    the file is decoded once). Raises :class:`~genre_models.audio.AudioLoadError` for bad input.
+    """
+    sr = model.sample_rate
+    window = int(round(model.window_seconds * sr))
+    hop = int(round((hop_seconds or model.window_seconds) * sr))
+    blocks = stream_audio(source, sr, max_seconds=max_seconds)
+    spans, probs, n = predict_windows(model, iter_windows(blocks, window, hop), on_window)
+    check_duration(n, sr)
+    return Prediction(
+        labels=list(model.labels),
+        probs=probs.mean(axis=0),
+        window_spans=spans / sr,
+        window_probs=probs,
+        duration=n / sr,
+        model=model.name,
+    )
+
+
+def combine(predictions: Sequence[Prediction], weights: Sequence[float] | None = None) -> Prediction:
+    """Weighted mean of predictions that share one label set (in the same order)."""
+    if not predictions:
+        raise ValueError("nothing to combine")
+    labels = predictions[0].labels
+    for p in predictions[1:]:
+        if p.labels != labels:
+            raise ValueError(f"models {predictions[0].model!r} and {p.model!r} have different label sets")
+    w = np.ones(len(predictions)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    probs = sum(wi * p.probs for wi, p in zip(w, predictions))
+    first = predictions[0]
+    if len(predictions) == 1:
+        return first
+    return Prediction(
+        labels=list(labels),
+        probs=probs,
+        window_spans=first.window_spans,
+        window_probs=first.window_probs,
+        duration=max(p.duration for p in predictions),
+        model="ensemble of " + ", ".join(p.model for p in predictions),
+        members=list(predictions),
+    )

@@ -1,0 +1,100 @@
+"""The app end to end: a real server on loopback, driven through gradio_client like a Space user."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genre_models.labels import GTZAN_GENRES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
+           "GENRE_MODELS": f"{tmp_path_factory.mktemp('none')}/missing-model"}
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited early:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"app did not start:\n{log.read_text()}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def example() -> Path:
+    files = sorted(p for p in (REPO / "examples").iterdir() if p.suffix in {".mp3", ".ogg", ".flac", ".wav"})
+    assert files, "examples/ has no audio: run python examples/make_examples.py"
+    return files[0]
+
+
+def test_classify_an_example(client):
+    from gradio_client import handle_file
+
+    label, summary, image, plot = client.predict(handle_file(str(example())), api_name="/classify")
+    probs = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(probs) == set(GTZAN_GENRES)
+    assert abs(sum(probs.values()) - 1) < 1e-4
+    assert label["label"] == max(probs, key=probs.get)
+    assert label["label"] in summary and "window" in summary
+    # the configured model does not exist: the app says so and answers with the default model
+    assert "missing-model" in summary and "left out" in summary
+    from PIL import Image
+
+    with Image.open(image) as im:  # the spectrogram is a real picture
+        assert im.size[0] > 400 and im.size[1] > 150
+        assert np.asarray(im).std() > 10
+    assert plot and plot.get("type") == "matplotlib" and plot.get("plot")
+
+
+@pytest.mark.parametrize("kind", ["text", "blip", "empty"])
+def test_bad_uploads_get_a_message_not_a_traceback(client, tmp_path, kind):
+    from gradio_client import handle_file
+
+    path = tmp_path / f"{kind}.wav"
+    if kind == "text":
+        path.write_text("not audio at all\n" * 100)
+    elif kind == "blip":
+        sf.write(path, np.zeros(1000, np.float32), 22050)
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(path)), api_name="/classify")
+    msg = str(info.value)
+    assert "Traceback" not in msg
+    assert any(word in msg for word in ("not audio", "only 0.05 s", "empty", "no samples")), msg
