@@ -16,7 +16,7 @@ _EXPORTS = {
     "AudioLoadError": "audio", "audio_info": "audio", "load_audio": "audio", "stream_audio": "audio",
     "FEATURE_NAMES": "features", "SAMPLE_RATE": "features", "extract_features": "features",
     "GTZAN_GENRES": "labels",
-    "Prediction": "predict", "combine": "predict", "predict": "predict",
+    "Prediction": "prediction", "combine": "prediction", "predict": "prediction",
     "WindowClassifier": "registry", "load_model": "registry",
 }
 __all__ = sorted(_EXPORTS)

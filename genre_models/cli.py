@@ -15,7 +15,7 @@ import numpy as np
 
 from .audio import AudioLoadError, check_duration, stream_audio
 from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
-from .predict import Prediction, combine, predict
+from .prediction import Prediction, combine, predict
 from .registry import load_model
 from .windows import iter_windows
 

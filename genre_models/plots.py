@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .predict import Prediction  # noqa: E402
+from .prediction import Prediction  # noqa: E402
 from .windows import Window  # noqa: E402
 
 N_MELS = 128

@@ -5,7 +5,7 @@ because the app draws them as a timeline of the genre along the song.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +43,7 @@ class Prediction:
 
 def predict_windows(
     model: WindowClassifier,
-    windows: Sequence[Window] | object,
+    windows: Iterable[Window],
     on_window: Callable[[Window], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Score an iterable of windows in small batches; returns spans (samples), probs, samples seen."""
@@ -67,6 +67,14 @@ def predict_windows(
     return np.asarray(spans, dtype=np.int64).reshape(-1, 2), (np.concatenate(probs) if probs else np.zeros((0, len(model.labels)))), end
 
 
+def _refuse_too_short(windows: Iterable[Window], window: int, sr: int) -> Iterator[Window]:
+    """A window shorter than a full one is the whole track: refuse a too-short one before a model sees it."""
+    for win in windows:
+        if win.end - win.start < window:
+            check_duration(win.end - win.start, sr)
+        yield win
+
+
 def predict(
     source: AudioSource,
     model: WindowClassifier,
@@ -84,7 +92,8 @@ def predict(
     window = int(round(model.window_seconds * sr))
     hop = int(round((hop_seconds or model.window_seconds) * sr))
     blocks = stream_audio(source, sr, max_seconds=max_seconds)
-    spans, probs, n = predict_windows(model, iter_windows(blocks, window, hop), on_window)
+    windows = _refuse_too_short(iter_windows(blocks, window, hop), window, sr)
+    spans, probs, n = predict_windows(model, windows, on_window)
     check_duration(n, sr)
     return Prediction(
         labels=list(model.labels),
@@ -107,14 +116,16 @@ def combine(predictions: Sequence[Prediction], weights: Sequence[float] | None =
     w = np.ones(len(predictions)) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     probs = sum(wi * p.probs for wi, p in zip(w, predictions))
-    first = predictions[0]
     if len(predictions) == 1:
-        return first
+        return predictions[0]
+    first = predictions[0]
+    same_windows = all(np.array_equal(p.window_spans, first.window_spans) for p in predictions)
+    window_probs = sum(wi * p.window_probs for wi, p in zip(w, predictions)) if same_windows else first.window_probs
     return Prediction(
         labels=list(labels),
         probs=probs,
         window_spans=first.window_spans,
-        window_probs=first.window_probs,
+        window_probs=window_probs,
         duration=max(p.duration for p in predictions),
         model="ensemble of " + ", ".join(p.model for p in predictions),
         members=list(predictions),

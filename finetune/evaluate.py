@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Re-score any saved checkpoint, track by track, and print one markdown table row.
+
+    python finetune/evaluate.py --model runs/cnn --dataset gtzan --data_dir genres_original --split filtered
+    python finetune/evaluate.py --model runs/cnn --dataset audiofolder --data_dir music/ --header   # + header row
+
+The model folder (or Hub id) is any transformers audio-classification checkpoint this project
+can load (ours after ``import genre_models.hf_models``, Whisper, HuBERT, Wav2Vec2). Tracks are
+scored like ``finetune/train.py`` and the CLI do: ``config.json``'s ``window_seconds`` windows, no
+overlap, probabilities averaged per track. ``--split random`` re-creates the training split only
+with the same ``--seed`` (default 42, as in training) and the same data.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a file: this file is named evaluate.py, so its folder must not be on sys.path, or it
+    # would shadow the `evaluate` library that the metrics need.
+    _HERE = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+    sys.path.insert(0, str(_HERE.parent))
+
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
+from typing import Any, Optional  # noqa: E402
+
+import torch  # noqa: E402
+
+from finetune.arguments import DataArguments  # noqa: E402
+from finetune.data import AudioStore, Track, WindowDataset, load_splits  # noqa: E402
+from finetune.modeling import Featurizer  # noqa: E402
+from finetune.data import collate_meta  # noqa: E402
+from finetune.scoring import score_tracks  # noqa: E402
+
+HEADER = "| model | dataset | split | scored | tracks | accuracy | macro-F1 |\n|---|---|---|---|---|---|---|"
+
+
+@dataclass
+class EvalArguments:
+    """Which checkpoint, which split of the data, and how."""
+
+    model: str = field(metadata={"help": "model folder or Hub id"})
+    eval_split: str = field(default="test", metadata={"help": "train, valid or test"})
+    seed: int = field(default=42, metadata={"help": "seed of --split random (use the training run's)"})
+    batch_size: int = field(default=16)
+    name: Optional[str] = field(default=None, metadata={"help": "model name in the row (default: the folder name)"})
+    header: bool = field(default=False, metadata={"help": "print the table header first"})
+    token: Optional[str] = field(default=None, metadata={"help": "Hub token"})
+
+
+def load_checkpoint(name_or_path: str, token: str | None = None) -> tuple[torch.nn.Module, Any, float]:
+    """Model (eval mode), feature extractor and scoring window (seconds) of a checkpoint."""
+    import genre_models.hf_models  # noqa: F401  (registers our model types)
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    model = AutoModelForAudioClassification.from_pretrained(name_or_path, token=token).eval()
+    fe = AutoFeatureExtractor.from_pretrained(name_or_path, token=token)
+    window = (getattr(model.config, "window_seconds", None) or getattr(fe, "chunk_seconds", None)
+              or getattr(fe, "chunk_length", None) or 30.0)
+    return model, fe, float(window)
+
+
+def evaluate_checkpoint(eval_args: EvalArguments, data_args: DataArguments) -> dict[str, Any]:
+    """Track-level ``accuracy``/``macro_f1`` of the checkpoint on one split (labels matched by name)."""
+    model, fe, window = load_checkpoint(eval_args.model, eval_args.token)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    data = load_splits(data_args, eval_args.seed, eval_args.token)
+    model_ids = {name: int(i) for name, i in model.config.label2id.items()}
+    unknown = sorted(set(data.labels) - set(model_ids))
+    if unknown:
+        raise ValueError(f"the data has genres the model does not know: {unknown} (model: {sorted(model_ids)})")
+    if eval_args.eval_split not in data.splits:
+        raise ValueError(f"no split {eval_args.eval_split!r}; have {sorted(data.splits)}")
+    tracks = [Track(t.track_id, model_ids[data.labels[t.label]], t.source) for t in data.splits[eval_args.eval_split]]
+    data = replace(data, splits={eval_args.eval_split: tracks})
+    store = AudioStore(int(fe.sampling_rate), data_args.audio_cache_dir)
+    data = store.prepare(data, data_args.preprocessing_num_workers, progress=False)
+    dataset = WindowDataset(store, data.splits[eval_args.eval_split], int(round(window * fe.sampling_rate)))
+    scores = score_tracks(model, Featurizer(fe, model, collate_meta), dataset, eval_args.batch_size)
+    metrics = scores.metrics()
+    name = eval_args.name or Path(eval_args.model).name
+    metrics.update({"model": name, "dataset": data.dataset, "split": data.split_name,
+                    "eval_split": eval_args.eval_split, "window_seconds": window,
+                    "skipped_files": sum(1 for s in data.skipped if not s["reason"].startswith("missing"))})
+    return metrics
+
+
+def markdown_row(m: dict[str, Any]) -> str:
+    return (f"| {m['model']} | {m['dataset']} | {m['split']} | {m['eval_split']} | {m['tracks']} "
+            f"| {m['accuracy']:.3f} | {m['macro_f1']:.3f} |")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    import logging
+
+    from transformers import HfArgumentParser
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    parser = HfArgumentParser((EvalArguments, DataArguments))
+    eval_args, data_args = parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv))
+    metrics = evaluate_checkpoint(eval_args, data_args)
+    if eval_args.header:
+        print(HEADER)
+    print(markdown_row(metrics), flush=True)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Model family → (model, feature extractor), and batches of audio → model inputs.
+
+Two kinds of family:
+
+* Hub backbones fine-tuned with a fresh classification head: ``whisper``
+  (``WhisperForAudioClassification``: the encoder plus a pooled projection; Whisper's extractor
+  pads/cuts every input to 30 s, so its scoring window is 30 s; ``--freeze_encoder``),
+  ``distilhubert`` and ``wav2vec2`` (raw 16-kHz waveforms; ``--freeze_feature_encoder`` keeps the CNN
+  front end fixed, as in transformers' audio-classification example).
+* Our own small models (``mel_cnn``, ``lstm``, ``crnn``) built fresh with
+  :func:`genre_models.hf_models.build_model`, or continued from a saved folder.
+
+Whatever the family, ``--model_name_or_path`` may be a local folder (tests use tiny random
+models saved from configs; nothing is downloaded) or a Hub id.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+import genre_models.hf_models  # noqa: F401  (registers our model types with the Auto classes)
+from genre_models.hf_models import MODEL_FAMILIES, MFCCFeatureExtractor, build_model
+
+logger = logging.getLogger(__name__)
+
+HUB_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # family: (default checkpoint, model_types it accepts)
+    "whisper": ("openai/whisper-small", ("whisper",)),
+    "distilhubert": ("ntu-spml/distilhubert", ("hubert",)),
+    "wav2vec2": ("facebook/wav2vec2-base", ("wav2vec2",)),
+}
+OUR_FAMILIES = tuple(MODEL_FAMILIES)
+ALL_FAMILIES = (*HUB_FAMILIES, *OUR_FAMILIES)
+DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5, "mel_cnn": 1e-3, "lstm": 1e-3, "crnn": 1e-3}
+
+
+def _overrides(model_args: Any) -> dict[str, Any]:
+    if not model_args.config_overrides:
+        return {}
+    try:
+        value = json.loads(model_args.config_overrides)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--config_overrides must be a JSON object: {err}") from err
+    if not isinstance(value, dict):
+        raise ValueError("--config_overrides must be a JSON object, e.g. '{\"channels\": [16, 32]}'")
+    return value
+
+
+def load_model_and_extractor(
+    model_args: Any, labels: Sequence[str], chunk_seconds: float | None = None
+) -> tuple[torch.nn.Module, Any]:
+    """A model with a ``len(labels)``-way head and its feature extractor, per ``model_args``
+    (:class:`finetune.arguments.ModelArguments`). The MFCC normalisation of a fresh ``lstm`` is
+    fitted later, on training audio (:func:`fit_extractor`)."""
+    family = model_args.model
+    labels = list(labels)
+    id2label = dict(enumerate(labels))
+    label2id = {name: i for i, name in enumerate(labels)}
+    overrides = _overrides(model_args)
+    if family in OUR_FAMILIES:
+        if model_args.frequency_scale and family == "lstm":
+            raise ValueError("--frequency_scale applies to mel_cnn and crnn (the lstm reads MFCCs)")
+        if not model_args.model_name_or_path:
+            fe_kwargs: dict[str, Any] = {"chunk_seconds": chunk_seconds}
+            if model_args.frequency_scale:
+                fe_kwargs["frequency_scale"] = model_args.frequency_scale
+            return build_model(family, labels, extractor_kwargs=fe_kwargs, **overrides)
+        return _from_pretrained(model_args, family, (MODEL_FAMILIES[family][0].model_type,), labels, id2label,
+                                label2id, overrides, chunk_seconds)
+    if family not in HUB_FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; choose one of {ALL_FAMILIES}")
+    default, model_types = HUB_FAMILIES[family]
+    if model_args.frequency_scale:
+        raise ValueError("--frequency_scale applies to mel_cnn and crnn only")
+    model, fe = _from_pretrained(model_args, family, model_types, labels, id2label, label2id, overrides, None,
+                                 default=default)
+    if family == "whisper":
+        if model_args.freeze_encoder:
+            model.freeze_encoder()
+    elif model_args.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    if model_args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return model, fe
+
+
+def _from_pretrained(model_args: Any, family: str, model_types: tuple[str, ...], labels: list[str],
+                     id2label: dict, label2id: dict, overrides: dict, chunk_seconds: float | None,
+                     default: str | None = None) -> tuple[torch.nn.Module, Any]:
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+
+    name = model_args.model_name_or_path or default
+    hub = {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision, "token": model_args.token}
+    config = AutoConfig.from_pretrained(name, **hub)
+    if config.model_type not in model_types:
+        raise ValueError(f"--model {family} expects a {'/'.join(model_types)} checkpoint, "
+                         f"but {name} is a {config.model_type!r} model")
+    same_head = getattr(config, "id2label", None) and [config.id2label[i] for i in sorted(config.id2label)] == labels
+    config = AutoConfig.from_pretrained(
+        name, num_labels=len(labels), id2label=id2label, label2id=label2id, finetuning_task="audio-classification",
+        **overrides, **hub)
+    feature_extractor = AutoFeatureExtractor.from_pretrained(name, **hub)
+    if chunk_seconds is not None and hasattr(feature_extractor, "chunk_seconds"):
+        feature_extractor.chunk_seconds = chunk_seconds
+    model = AutoModelForAudioClassification.from_pretrained(
+        name, config=config, ignore_mismatched_sizes=not same_head, **hub)
+    return model, feature_extractor
+
+
+def fit_extractor(feature_extractor: Any, audio: Iterable[np.ndarray]) -> None:
+    """Fit data-dependent input statistics (the lstm's MFCC mean/std) on training audio; a no-op
+    for extractors without any, or whose statistics were loaded with a checkpoint."""
+    if isinstance(feature_extractor, MFCCFeatureExtractor) and feature_extractor.mean is None:
+        feature_extractor.fit_normalization(list(audio))
+
+
+def needs_fitting(feature_extractor: Any) -> bool:
+    return isinstance(feature_extractor, MFCCFeatureExtractor) and feature_extractor.mean is None
+
+
+def window_seconds(family: str, feature_extractor: Any, chunk_seconds: float | None,
+                   override: float | None, train_seconds: Sequence[float]) -> float:
+    """The scoring window written to ``config.json`` (``window_seconds``), used by evaluation here
+    and by ``genre_models.registry`` / the CLI: the training crop length when chunking; Whisper's
+    fixed input length (30 s) otherwise; else the median training track length."""
+    if override:
+        return float(override)
+    if chunk_seconds:
+        return float(chunk_seconds)
+    if family == "whisper":
+        return float(getattr(feature_extractor, "chunk_length", 30))
+    return float(round(float(np.median(train_seconds)), 2)) if len(train_seconds) else 30.0
+
+
+class Featurizer:
+    """Collate function: a batch of mono arrays → the model's input tensors (+ labels/meta).
+
+    Runs the extractor the way the CLI's ``TransformersClassifier`` does for each family; keeps
+    only the inputs the model's ``forward`` accepts (Whisper takes no ``attention_mask``).
+    """
+
+    META_KEYS = ("track", "index")
+
+    def __init__(self, feature_extractor: Any, model: torch.nn.Module, collate: Callable[[Sequence[dict]], dict]):
+        self.fe = feature_extractor
+        self.collate = collate
+        self.accepts = set(inspect.signature(model.forward).parameters)
+        self.kind = type(feature_extractor).__name__
+
+    def features(self, audio: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        sr = self.fe.sampling_rate
+        if self.kind == "WhisperFeatureExtractor":
+            inputs = self.fe(list(audio), sampling_rate=sr, return_tensors="pt")
+        elif self.kind == "Wav2Vec2FeatureExtractor":
+            inputs = self.fe(list(audio), sampling_rate=sr, padding=True, return_tensors="pt")
+        else:
+            inputs = self.fe(list(audio), sampling_rate=sr, return_tensors="pt")
+        return {k: v for k, v in inputs.items() if k in self.accepts}
+
+    def __call__(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = self.collate(items)
+        out = self.features(batch.pop("audio"))
+        out.update(batch)
+        return out
+
+
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch without our bookkeeping keys."""
+    return {k: v for k, v in batch.items() if k not in Featurizer.META_KEYS}
