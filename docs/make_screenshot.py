@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main(example: str = "examples/disco_groove.mp3", out: str = "docs/screenshot.png") -> None:
+    outside: list[str] = []
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -34,6 +35,9 @@ def main(example: str = "examples/disco_groove.mp3", out: str = "docs/screenshot
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            # the app promises no requests beyond its own server
+            page.on("request", lambda r: None if r.url.startswith((f"http://127.0.0.1:{port}", "data:", "blob:"))
+                    else outside.append(r.url))
             page.goto(f"http://127.0.0.1:{port}/")
             page.locator("input[type=file]").first.set_input_files(str(REPO / example))
             page.get_by_text("Runner-up").wait_for(timeout=120_000)
@@ -43,7 +47,7 @@ def main(example: str = "examples/disco_groove.mp3", out: str = "docs/screenshot
     finally:
         app.terminate()
         app.wait(timeout=30)
-    print(f"wrote {out}")
+    print(f"wrote {out}; requests to other hosts: {outside or 'none'}")
 
 
 if __name__ == "__main__":

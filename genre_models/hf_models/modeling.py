@@ -162,6 +162,36 @@ class GenrePreTrainedModel(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+class ConvFrontEnd(nn.Module):
+    """Shared by the CNN and the CRNN: input norm → conv blocks → frequency averaged to a few rows.
+
+    Returns frame features ``(batch, time, channels * freq_bins_out)`` and the pooled frame mask.
+    """
+
+    def __init__(self, num_mel_bins: int, channels: list[int], kernel_size: int, time_pools: list[int],
+                 freq_bins_out: int, input_norm: bool):
+        super().__init__()
+        if freq_bins_out < 1:
+            raise ValueError(f"freq_bins_out must be >= 1, got {freq_bins_out}")
+        self.input_norm = _InputNorm(num_mel_bins) if input_norm else None
+        self.blocks = nn.ModuleList(
+            ConvBlock(c_in, c_out, kernel_size, (2, int(tp)))
+            for c_in, c_out, tp in zip([1] + channels[:-1], channels, time_pools)
+        )
+        self.freq_pool = nn.AdaptiveAvgPool2d((freq_bins_out, None))
+        self.out_features = channels[-1] * freq_bins_out
+
+    def forward(self, input_features: torch.Tensor, attention_mask: torch.Tensor | None):
+        x = _as_spectrogram(input_features)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
+        x, mask = _mask_input(x, attention_mask)
+        for block in self.blocks:
+            x, mask = block(x, mask)
+        x = self.freq_pool(x)  # (batch, channels, freq_bins_out, time)
+        return x.flatten(1, 2).transpose(1, 2), mask
+
+
 # ---------------------------------------------------------------------------------------------
 # the models
 # ---------------------------------------------------------------------------------------------
@@ -174,14 +204,9 @@ class MelCNNForAudioClassification(GenrePreTrainedModel):
         super().__init__(config)
         _check_pooling(config.pooling, {"mean", "max", "meanmax"})
         channels = list(config.channels)
-        self.input_norm = _InputNorm(config.num_mel_bins) if config.input_norm else None
-        self.blocks = nn.ModuleList(
-            ConvBlock(c_in, c_out, config.kernel_size, (2, 2)) for c_in, c_out in zip([1] + channels[:-1], channels)
-        )
-        if config.freq_bins_out < 1:
-            raise ValueError(f"freq_bins_out must be >= 1, got {config.freq_bins_out}")
-        self.freq_pool = nn.AdaptiveAvgPool2d((config.freq_bins_out, None))
-        width = channels[-1] * config.freq_bins_out * (2 if config.pooling == "meanmax" else 1)
+        self.front = ConvFrontEnd(config.num_mel_bins, channels, config.kernel_size, [2] * len(channels),
+                                  config.freq_bins_out, config.input_norm)
+        width = self.front.out_features * (2 if config.pooling == "meanmax" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(width, config.num_labels)
         self.post_init()
@@ -195,13 +220,7 @@ class MelCNNForAudioClassification(GenrePreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         """``input_features``: ``(batch, n_mels, frames)``; ``attention_mask``: ``(batch, frames)``."""
-        x = _as_spectrogram(input_features)
-        if self.input_norm is not None:
-            x = self.input_norm(x)
-        x, mask = _mask_input(x, attention_mask)
-        for block in self.blocks:
-            x, mask = block(x, mask)
-        x = self.freq_pool(x).flatten(1, 2).transpose(1, 2)  # (batch, time, channels * freq_bins_out)
+        x, mask = self.front(input_features, attention_mask)
         pooled = masked_time_pool(x, mask, self.config.pooling)
         return self._output(self.classifier(self.dropout(pooled)), labels, return_dict)
 
@@ -259,14 +278,10 @@ class CRNNForAudioClassification(GenrePreTrainedModel):
         channels, time_pools = list(config.channels), list(config.time_pools)
         if len(time_pools) != len(channels):
             raise ValueError(f"time_pools ({len(time_pools)}) must have one entry per conv block ({len(channels)})")
-        self.input_norm = _InputNorm(config.num_mel_bins) if config.input_norm else None
-        self.blocks = nn.ModuleList(
-            ConvBlock(c_in, c_out, config.kernel_size, (2, int(tp)))
-            for c_in, c_out, tp in zip([1] + channels[:-1], channels, time_pools)
-        )
-        self.freq_pool = nn.AdaptiveAvgPool2d((config.freq_bins_out, None))
+        self.front = ConvFrontEnd(config.num_mel_bins, channels, config.kernel_size, time_pools,
+                                  config.freq_bins_out, config.input_norm)
         self.gru = nn.GRU(
-            channels[-1] * config.freq_bins_out,
+            self.front.out_features,
             config.hidden_size,
             num_layers=config.num_layers,
             batch_first=True,
@@ -286,14 +301,7 @@ class CRNNForAudioClassification(GenrePreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         """``input_features``: ``(batch, n_mels, frames)``; ``attention_mask``: ``(batch, frames)``."""
-        x = _as_spectrogram(input_features)
-        if self.input_norm is not None:
-            x = self.input_norm(x)
-        x, mask = _mask_input(x, attention_mask)
-        for block in self.blocks:
-            x, mask = block(x, mask)
-        x = self.freq_pool(x)  # (batch, channels, freq_bins_out, time)
-        x = x.flatten(1, 2).transpose(1, 2)  # (batch, time, channels * freq_bins_out)
+        x, mask = self.front(input_features, attention_mask)
         pooled = run_rnn(self.gru, x, mask, self.config.pooling)
         return self._output(self.classifier(self.dropout(pooled)), labels, return_dict)
 
