@@ -98,3 +98,24 @@ def test_bad_uploads_get_a_message_not_a_traceback(client, tmp_path, kind):
     msg = str(info.value)
     assert "Traceback" not in msg
     assert any(word in msg for word in ("not audio", "only 0.05 s", "empty", "no samples")), msg
+
+
+def test_album_tab_classifies_many_files_and_explains_bad_ones(client, tmp_path):
+    import csv
+
+    from gradio_client import handle_file
+
+    files = sorted(p for p in (REPO / "examples").iterdir() if p.suffix in {".mp3", ".ogg", ".flac"})[:3]
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"nope" * 500)
+    table, csv_path = client.predict([handle_file(str(p)) for p in [*files, broken]], api_name="/classify_album")
+    rows = table["data"]
+    assert table["headers"][:3] == ["file", "genre", "top 3"] and table["headers"][-1] == "problem"
+    assert [r[0] for r in rows] == [p.name for p in files] + ["broken.mp3"]
+    for row in rows[:3]:
+        assert row[1] in GTZAN_GENRES and abs(sum(row[3:-1]) - 1) < 1e-3 and row[-1] == ""
+    assert rows[3][1] == "" and "not audio" in rows[3][-1]
+    with open(csv_path, newline="") as fh:
+        written = list(csv.DictReader(fh))
+    assert [r["path"] for r in written] == [p.name for p in files]
+    assert list(written[0]) == ["path", "genre", *GTZAN_GENRES]

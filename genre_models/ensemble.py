@@ -1,0 +1,104 @@
+"""Several checkpoints as one answer, without ever averaging across different label sets.
+
+An ensemble is a list of model folders or Hub ids (from ``--model``, ``GENRE_MODELS`` or an
+``ensemble.json``), each with an optional weight and temperature. Models are grouped by their
+label set (GTZAN's 10 genres, FMA's 8 or 16, ...); probabilities are combined only inside a group.
+A model that cannot be loaded is reported and left out; with none left, the embedded default
+model answers.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .prediction import Prediction, combine, predict
+from .registry import WindowClassifier, load_model
+from .windows import Window
+
+
+@dataclass
+class Member:
+    model: WindowClassifier
+    weight: float = 1.0
+    temperature: float = 1.0
+
+
+@dataclass
+class Ensemble:
+    members: list[Member]
+    problems: list[str] = field(default_factory=list)  # one line per model left out, for the UI
+
+    @classmethod
+    def load(cls, specs: Sequence[str | dict] | None = None) -> "Ensemble":
+        """Load each spec (a path/Hub id, or ``{"model": ..., "weight": ..., "temperature": ...}``)."""
+        members, problems = [], []
+        for spec in specs or []:
+            entry = {"model": spec} if isinstance(spec, (str, os.PathLike)) else dict(spec)
+            name = str(entry.get("model", ""))
+            try:
+                members.append(Member(load_model(name), float(entry.get("weight", 1.0)),
+                                      float(entry.get("temperature", 1.0))))
+            except Exception as err:  # a broken or unreachable model must not take the rest down
+                problems.append(f"model `{name}` could not be loaded ({err}); it is left out")
+        if not members:
+            members.append(Member(load_model(None)))
+        return cls(members, problems)
+
+    @classmethod
+    def from_environment(cls, env: dict[str, str] | None = None) -> "Ensemble":
+        """``GENRE_ENSEMBLE`` (an ensemble.json) or ``GENRE_MODELS`` (comma-separated), else the default."""
+        env = dict(os.environ if env is None else env)
+        if env.get("GENRE_ENSEMBLE"):
+            return cls.from_file(env["GENRE_ENSEMBLE"])
+        return cls.load([s.strip() for s in env.get("GENRE_MODELS", "").split(",") if s.strip()])
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Ensemble":
+        """``{"models": ["dir", {"model": "owner/name", "weight": 2.0, "temperature": 1.5}]}``."""
+        try:
+            specs = json.loads(Path(path).read_text())["models"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            ens = cls.load([])
+            ens.problems.append(f"ensemble file `{path}` could not be read ({err}); using the default model")
+            return ens
+        return cls.load(specs)
+
+    def groups(self) -> list[list[Member]]:
+        """Members grouped by label set, in the order their first member was listed."""
+        out: dict[tuple[str, ...], list[Member]] = {}
+        for m in self.members:
+            out.setdefault(tuple(m.model.labels), []).append(m)
+        return list(out.values())
+
+    def predict(self, source, *, max_seconds: float | None = None,
+                on_window: Callable[[Window], None] | None = None) -> list[Prediction]:
+        """One combined :class:`Prediction` per label-set group (each keeps its members' answers)."""
+        answers = []
+        for group in self.groups():
+            preds = []
+            for m in group:
+                pred = predict(source, m.model, max_seconds=max_seconds, on_window=on_window)
+                on_window = None  # the caller's spectrogram needs one pass only
+                preds.append(_with_temperature(pred, m.temperature))
+            answers.append(combine(preds, [m.weight for m in group]))
+        return answers
+
+
+def _with_temperature(pred: Prediction, temperature: float) -> Prediction:
+    """Soften (T > 1) or sharpen (T < 1) a model's probabilities before they are mixed."""
+    if temperature == 1.0:
+        return pred
+
+    def scale(p: np.ndarray) -> np.ndarray:
+        z = np.log(np.clip(p, 1e-12, 1.0)) / temperature
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    window_probs = scale(pred.window_probs)
+    return Prediction(pred.labels, window_probs.mean(axis=0), pred.window_spans, window_probs,
+                      pred.duration, pred.model)

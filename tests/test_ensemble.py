@@ -1,0 +1,78 @@
+"""Ensembles: grouped by label set, weighted and tempered inside a group, broken models left out."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genre_models.ensemble import Ensemble, _with_temperature
+from genre_models.features_model import DEFAULT_MODEL_DIR
+from genre_models.labels import GTZAN_GENRES
+from genre_models.prediction import Prediction
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    path = tmp_path_factory.mktemp("song") / "song.wav"
+    t = np.arange(22050 * 4) / 22050
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 330 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32), 22050)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fma_like_model(tmp_path_factory):
+    """A tiny CNN with a different (FMA-like) label set, saved as a checkpoint folder."""
+    torch = pytest.importorskip("torch")
+    from genre_models.hf_models import build_model
+
+    torch.manual_seed(0)
+    model, fe = build_model("mel_cnn", ["Electronic", "Folk", "Rock"], channels=(4, 8), n_mels=32,
+                            extractor_kwargs={"chunk_seconds": 3.0})
+    model.config.window_seconds = 3.0
+    out = tmp_path_factory.mktemp("fma") / "tiny-fma-cnn"
+    model.save_pretrained(out)
+    fe.save_pretrained(out)
+    return out
+
+
+def test_default_when_nothing_configured():
+    ens = Ensemble.from_environment({})
+    assert len(ens.members) == 1 and ens.members[0].model.labels == list(GTZAN_GENRES) and ens.problems == []
+
+
+def test_broken_models_are_reported_and_left_out(tmp_path):
+    ens = Ensemble.load([str(tmp_path / "nope"), "not a hub id!", str(DEFAULT_MODEL_DIR)])
+    assert len(ens.members) == 1 and len(ens.problems) == 2
+    assert all("left out" in p for p in ens.problems)
+    bad = tmp_path / "ensemble.json"
+    bad.write_text("{not json")
+    ens = Ensemble.from_environment({"GENRE_ENSEMBLE": str(bad)})
+    assert len(ens.members) == 1 and "could not be read" in ens.problems[0]
+
+
+def test_label_sets_are_grouped_never_averaged(song, fma_like_model, tmp_path):
+    cfg = tmp_path / "ensemble.json"
+    cfg.write_text(json.dumps({"models": [str(DEFAULT_MODEL_DIR), {"model": str(fma_like_model), "weight": 2},
+                                          {"model": str(DEFAULT_MODEL_DIR), "weight": 3, "temperature": 2.0}]}))
+    ens = Ensemble.from_environment({"GENRE_ENSEMBLE": str(cfg)})
+    groups = ens.groups()
+    assert [len(g) for g in groups] == [2, 1]
+    answers = ens.predict(song)
+    gtzan, fma = answers
+    assert gtzan.labels == list(GTZAN_GENRES) and fma.labels == ["Electronic", "Folk", "Rock"]
+    assert len(gtzan.members) == 2 and abs(gtzan.probs.sum() - 1) < 1e-6 and abs(fma.probs.sum() - 1) < 1e-6
+    plain, tempered = gtzan.members
+    np.testing.assert_allclose(gtzan.probs, 0.25 * plain.probs + 0.75 * tempered.probs)
+    assert tempered.probs.max() < plain.probs.max()  # T=2 softens the same model's answer
+
+
+def test_temperature_is_identity_at_one_and_keeps_the_order():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    pred = Prediction(["a", "b", "c"], p.mean(0), np.array([[0, 1], [1, 2]]), p, 2.0, "m")
+    assert _with_temperature(pred, 1.0) is pred
+    sharp = _with_temperature(pred, 0.5)
+    assert np.allclose(sharp.window_probs.sum(1), 1)
+    assert (np.argsort(sharp.window_probs, 1) == np.argsort(p, 1)).all()
+    assert sharp.window_probs[0, 0] > 0.7
