@@ -31,7 +31,15 @@ MAX_FILE_SIZE = os.environ.get("GENRE_MAX_FILE_SIZE", "200mb")
 MAX_ALBUM_FILES = int(os.environ.get("GENRE_MAX_ALBUM_FILES", 30))
 
 
-ENSEMBLE = Ensemble.from_environment()
+def configured_ensemble() -> Ensemble:
+    """The environment's choice; else an ``ensemble.json`` next to this file (a Space ships one)."""
+    env = dict(os.environ)
+    if not env.get("GENRE_ENSEMBLE") and not env.get("GENRE_MODELS") and (HERE / "ensemble.json").is_file():
+        env["GENRE_ENSEMBLE"] = str(HERE / "ensemble.json")
+    return Ensemble.from_environment(env)
+
+
+ENSEMBLE = configured_ensemble()
 
 
 def _fmt_time(seconds: float) -> str:

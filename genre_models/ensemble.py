@@ -59,13 +59,21 @@ class Ensemble:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "Ensemble":
-        """``{"models": ["dir", {"model": "owner/name", "weight": 2.0, "temperature": 1.5}]}``."""
+        """``{"models": ["dir", {"model": "owner/name", "weight": 2.0, "temperature": 1.5}]}``.
+
+        Relative folder paths are taken relative to the file, so a Space or a repo can ship both.
+        """
         try:
             specs = json.loads(Path(path).read_text())["models"]
+            specs = [{"model": s} if isinstance(s, str) else dict(s) for s in specs]
         except (OSError, ValueError, KeyError, TypeError) as err:
             ens = cls.load([])
             ens.problems.append(f"ensemble file `{path}` could not be read ({err}); using the default model")
             return ens
+        for spec in specs:
+            local = Path(path).parent / str(spec.get("model", ""))
+            if not Path(str(spec.get("model", ""))).is_absolute() and local.is_dir():
+                spec["model"] = str(local)
         return cls.load(specs)
 
     def groups(self) -> list[list[Member]]:

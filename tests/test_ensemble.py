@@ -54,7 +54,8 @@ def test_broken_models_are_reported_and_left_out(tmp_path):
 
 def test_label_sets_are_grouped_never_averaged(song, fma_like_model, tmp_path):
     cfg = tmp_path / "ensemble.json"
-    cfg.write_text(json.dumps({"models": [str(DEFAULT_MODEL_DIR), {"model": str(fma_like_model), "weight": 2},
+    (tmp_path / "tiny").symlink_to(fma_like_model)  # relative entries resolve next to the file
+    cfg.write_text(json.dumps({"models": [str(DEFAULT_MODEL_DIR), {"model": "tiny", "weight": 2},
                                           {"model": str(DEFAULT_MODEL_DIR), "weight": 3, "temperature": 2.0}]}))
     ens = Ensemble.from_environment({"GENRE_ENSEMBLE": str(cfg)})
     groups = ens.groups()
