@@ -17,6 +17,7 @@ from .audio import AudioLoadError, check_duration, stream_audio
 from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
 from .prediction import Prediction, combine, predict
 from .registry import load_model
+from .space import add_parser as add_space_parser, run_space
 from .windows import iter_windows
 
 
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--per-window", type=float, default=None, metavar="SECONDS",
                    help="one row per window of this many seconds instead of one per file")
     f.add_argument("--max-seconds", type=float, default=600.0, help="refuse files longer than this (default 10 min)")
+    add_space_parser(sub)
     return parser
 
 
@@ -115,7 +117,7 @@ def run_features(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return run_predict(args) if args.command == "predict" else run_features(args)
+        return {"predict": run_predict, "features": run_features, "space": run_space}[args.command](args)
     except ValueError as err:  # a model that cannot be loaded, a bad option value
         print(f"error: {err}", file=sys.stderr)
         return 2
