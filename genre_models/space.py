@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .registry import HUB_ID
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_REL = "genre_models/pretrained/gtzan-features"
 EXAMPLE_SUFFIXES = {".mp3", ".wav", ".flac", ".ogg", ".m4a"}
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints"}
 
 
