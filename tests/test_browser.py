@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from apphost import running_app
 from genre_models.labels import GTZAN_GENRES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,41 +24,11 @@ FIRST_ANSWER_MS = 120_000  # first analysis includes model loading and numba/JIT
 BLOCK = "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' block ')][1]"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_port(tmp_path_factory):
     """``python app.py`` on a free loopback port with the default (embedded, offline) model."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
-           "GENRE_MODELS": ""}
-    log = tmp_path_factory.mktemp("browser-app") / "app.log"
-    with log.open("w") as fh:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app exited early:\n{log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail(f"app did not start:\n{log.read_text()}")
-                time.sleep(0.3)
+    with running_app(tmp_path_factory.mktemp("browser-app") / "app.log", env={**os.environ, "GENRE_MODELS": ""}) as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 
+from apphost import running_app
 from genre_models.cli import main
 from genre_models.labels import GTZAN_GENRES
 from genre_models.space import build_space
@@ -119,12 +118,6 @@ def test_push_creates_the_space_and_uploads_the_folder(tmp_path, monkeypatch, ca
     assert "https://huggingface.co/spaces/me/genres" in capsys.readouterr().out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def space_python(space):
     """A fresh, isolated venv (no --system-site-packages) with the Space's requirements.txt, as a Space builds it.
@@ -143,24 +136,8 @@ def space_python(space):
 def test_the_space_runs_from_its_own_folder(space, space_python, tmp_path):
     from gradio_client import Client, handle_file
 
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"GENRE_ENSEMBLE", "GENRE_MODELS", "PYTHONPATH"}}
-    env.update(GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
-    log = tmp_path / "app.log"
-    with log.open("w") as fh:
-        proc = subprocess.Popen([str(space_python), "app.py"], cwd=space.out, env=env,
-                                stdout=fh, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, f"app exited early:\n{log.read_text()}"
-            assert time.time() < deadline, f"app did not start:\n{log.read_text()}"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
+    with running_app(tmp_path / "app.log", cwd=space.out, python=space_python, env=env) as port:
         example = sorted(p for p in (space.out / "examples").iterdir() if p.suffix in {".mp3", ".ogg", ".flac"})[0]
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         label, summary, image, plot = client.predict(handle_file(str(example)), api_name="/classify")
@@ -170,6 +147,3 @@ def test_the_space_runs_from_its_own_folder(space, space_python, tmp_path):
         assert "| tiny |" in summary and "| gtzan-features |" in summary, summary
         assert "⚠️" not in summary, summary
         assert image and plot
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
