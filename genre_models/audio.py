@@ -76,6 +76,12 @@ def _open_soundfile(source: AudioSource) -> sf.SoundFile | None:
         return None
 
 
+def _soundfile_info(handle: sf.SoundFile) -> AudioInfo:
+    """Header facts of an open libsndfile handle (frame counts of streams can be unknown)."""
+    frames = handle.frames if 0 < handle.frames < 2**62 else None
+    return AudioInfo(handle.samplerate, handle.channels, frames / handle.samplerate if frames else None, "libsndfile")
+
+
 def _ffprobe(path: str) -> AudioInfo:
     exe = shutil.which("ffprobe")
     if exe is None:
@@ -131,9 +137,7 @@ def audio_info(source: AudioSource) -> AudioInfo:
     handle = _open_soundfile(source)
     if handle is not None:
         with handle:
-            frames = handle.frames if 0 < handle.frames < 2**62 else None
-            return AudioInfo(handle.samplerate, handle.channels,
-                             frames / handle.samplerate if frames else None, "libsndfile")
+            return _soundfile_info(handle)
     src = _Source(source)
     try:
         return _ffprobe(src.path())
@@ -199,8 +203,7 @@ def stream_audio(
     src = _Source(source)
     try:
         if handle is not None:
-            info = AudioInfo(handle.samplerate, handle.channels,
-                             handle.frames / handle.samplerate if 0 < handle.frames < 2**62 else None, "libsndfile")
+            info = _soundfile_info(handle)
             blocks = _blocks_soundfile(handle)
         else:
             info = _ffprobe(src.path())
