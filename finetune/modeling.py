@@ -37,7 +37,12 @@ HUB_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 OUR_FAMILIES = tuple(MODEL_FAMILIES)
 ALL_FAMILIES = (*HUB_FAMILIES, *OUR_FAMILIES)
-DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5, "mel_cnn": 1e-3, "lstm": 1e-3, "crnn": 1e-3}
+# Peak learning rates; our from-scratch families all default to 1e-3 (see default_learning_rate).
+DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5}
+
+
+def default_learning_rate(family: str) -> float:
+    return DEFAULT_LEARNING_RATE.get(family, 1e-3)
 
 
 def _overrides(model_args: Any) -> dict[str, Any]:

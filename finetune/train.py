@@ -54,9 +54,9 @@ from finetune.data import (  # noqa: E402
     load_splits,
 )
 from finetune.modeling import (  # noqa: E402
-    DEFAULT_LEARNING_RATE,
     HUB_FAMILIES,
     Featurizer,
+    default_learning_rate,
     fit_extractor,
     load_model_and_extractor,
     model_inputs,
@@ -323,7 +323,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-    lr = DEFAULT_LEARNING_RATE[family] if train_args.learning_rate is None else train_args.learning_rate
+    lr = default_learning_rate(family) if train_args.learning_rate is None else train_args.learning_rate
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": train_args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     batches_per_epoch = math.ceil(math.ceil(len(train_ds) / train_args.per_device_train_batch_size)
