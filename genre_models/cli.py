@@ -15,8 +15,7 @@ import numpy as np
 
 from .audio import AudioLoadError, check_duration, stream_audio
 from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
-from .prediction import Prediction, combine, predict
-from .registry import load_model
+from .ensemble import Ensemble
 from .space import add_parser as add_space_parser, run_space
 from .windows import iter_windows
 
@@ -29,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--model", action="append", default=None, metavar="DIR_OR_HUB_ID",
                    help="model folder or Hub id; repeat to ensemble (default: the embedded GTZAN features model)")
+    p.add_argument("--ensemble", type=Path, default=None, metavar="ENSEMBLE_JSON",
+                   help="an ensemble.json (models with weights and temperatures, e.g. from finetune/ensemble.py); "
+                        "--model adds to it")
     p.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
     p.add_argument("--windows-csv", type=Path, help="write per-window probabilities (path,start,end,...) here")
     p.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the model's window)")
@@ -56,33 +58,58 @@ def _write_csv(path: Path, header: Sequence[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
+def _group_path(path: Path, k: int, n_groups: int) -> Path:
+    """Group 1 writes to ``path``; with several label sets, group k to ``<stem>.group<k><suffix>``."""
+    return path if k == 0 or n_groups == 1 else path.with_name(f"{path.stem}.group{k + 1}{path.suffix}")
+
+
 def run_predict(args: argparse.Namespace) -> int:
-    models = [load_model(m) for m in (args.model or [None])]
-    labels = models[0].labels
-    for m in models[1:]:
-        if m.labels != labels:
-            raise SystemExit(f"error: {m.name} predicts {m.labels}, {models[0].name} predicts {labels}: "
-                             "models with different label sets cannot be averaged")
-    header = ["path", "genre", *labels]
-    rows, window_rows, failed = [], [], 0
-    print(",".join(header))
+    """Score each file with the ensemble; one table per label set (models are combined only
+    within a label set, e.g. GTZAN's 10 genres apart from FMA's 8)."""
+    ensemble = Ensemble.from_file(args.ensemble, strict=True) if args.ensemble else None
+    extra = Ensemble.load(args.model, strict=True) if args.model else None
+    if ensemble is None:
+        ensemble = extra or Ensemble.load([])
+    elif extra is not None:
+        ensemble.members.extend(extra.members)
+    groups = ensemble.groups()
+    headers = [["path", "genre", *group[0].model.labels] for group in groups]
+    rows: list[list[list[str]]] = [[] for _ in groups]
+    window_rows: list[list[list[str]]] = [[] for _ in groups]
+    if len(groups) > 1:
+        for k, group in enumerate(groups):
+            print(f"# label set {k + 1}: " + ", ".join(m.model.name for m in group), file=sys.stderr)
+    else:
+        print(",".join(headers[0]))
+    failed = 0
     for path in args.files:
         try:
-            pred: Prediction = combine([predict(path, m, hop_seconds=args.hop, max_seconds=args.max_seconds) for m in models])
+            answers = ensemble.predict(path, hop_seconds=args.hop, max_seconds=args.max_seconds)
         except AudioLoadError as err:
             _fail(path, err)
             failed += 1
             continue
-        row = [str(path), pred.genre, *(f"{p:.6f}" for p in pred.probs)]
-        rows.append(row)
-        print(",".join(row), flush=True)
-        for member in pred.members or [pred]:
-            for (start, end), probs in zip(member.window_spans, member.window_probs):
-                window_rows.append([str(path), member.model, f"{start:.3f}", f"{end:.3f}", *(f"{p:.6f}" for p in probs)])
-    if args.csv:
-        _write_csv(args.csv, header, rows)
-    if args.windows_csv:
-        _write_csv(args.windows_csv, ["path", "model", "start", "end", *labels], window_rows)
+        for k, pred in enumerate(answers):
+            row = [str(path), pred.genre, *(f"{p:.6f}" for p in pred.probs)]
+            rows[k].append(row)
+            if len(groups) == 1:
+                print(",".join(row), flush=True)
+            for member in pred.members or [pred]:
+                for (start, end), probs in zip(member.window_spans, member.window_probs):
+                    window_rows[k].append([str(path), member.model, f"{start:.3f}", f"{end:.3f}",
+                                           *(f"{p:.6f}" for p in probs)])
+    if len(groups) > 1:  # one block per label set, after all files
+        for k in range(len(groups)):
+            print(f"\n# label set {k + 1}")
+            print(",".join(headers[k]))
+            for row in rows[k]:
+                print(",".join(row))
+    for k in range(len(groups)):
+        if args.csv:
+            _write_csv(_group_path(args.csv, k, len(groups)), headers[k], rows[k])
+        if args.windows_csv:
+            _write_csv(_group_path(args.windows_csv, k, len(groups)),
+                       ["path", "model", "start", "end", *headers[k][2:]], window_rows[k])
     return 1 if failed else 0
 
 

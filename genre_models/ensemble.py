@@ -34,8 +34,12 @@ class Ensemble:
     problems: list[str] = field(default_factory=list)  # one line per model left out, for the UI
 
     @classmethod
-    def load(cls, specs: Sequence[str | dict] | None = None) -> "Ensemble":
-        """Load each spec (a path/Hub id, or ``{"model": ..., "weight": ..., "temperature": ...}``)."""
+    def load(cls, specs: Sequence[str | dict] | None = None, *, strict: bool = False) -> "Ensemble":
+        """Load each spec (a path/Hub id, or ``{"model": ..., "weight": ..., "temperature": ...}``).
+
+        The app passes ``strict=False``: a model that cannot be loaded is reported and left out. The
+        CLI passes ``strict=True``: a model the user named explicitly must load, or it is an error.
+        """
         members, problems = [], []
         for spec in specs or []:
             entry = {"model": spec} if isinstance(spec, (str, os.PathLike)) else dict(spec)
@@ -44,6 +48,8 @@ class Ensemble:
                 members.append(Member(load_model(name), float(entry.get("weight", 1.0)),
                                       float(entry.get("temperature", 1.0))))
             except Exception as err:  # a broken or unreachable model must not take the rest down
+                if strict:
+                    raise ValueError(f"model {name!r} could not be loaded: {err}") from err
                 problems.append(f"model `{name}` could not be loaded ({err}); it is left out")
         if not members:
             members.append(Member(load_model(None)))
@@ -58,7 +64,7 @@ class Ensemble:
         return cls.load([s.strip() for s in env.get("GENRE_MODELS", "").split(",") if s.strip()])
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Ensemble":
+    def from_file(cls, path: str | os.PathLike, *, strict: bool = False) -> "Ensemble":
         """``{"models": ["dir", {"model": "owner/name", "weight": 2.0, "temperature": 1.5}]}``.
 
         Relative folder paths are taken relative to the file, so a Space or a repo can ship both.
@@ -67,6 +73,8 @@ class Ensemble:
             specs = json.loads(Path(path).read_text())["models"]
             specs = [{"model": s} if isinstance(s, str) else dict(s) for s in specs]
         except (OSError, ValueError, KeyError, TypeError) as err:
+            if strict:
+                raise ValueError(f"ensemble file {str(path)!r} could not be read: {err}") from err
             ens = cls.load([])
             ens.problems.append(f"ensemble file `{path}` could not be read ({err}); using the default model")
             return ens
@@ -74,7 +82,7 @@ class Ensemble:
             local = Path(path).parent / str(spec.get("model", ""))
             if not Path(str(spec.get("model", ""))).is_absolute() and local.is_dir():
                 spec["model"] = str(local)
-        return cls.load(specs)
+        return cls.load(specs, strict=strict)
 
     def groups(self) -> list[list[Member]]:
         """Members grouped by label set, in the order their first member was listed."""
@@ -83,14 +91,14 @@ class Ensemble:
             out.setdefault(tuple(m.model.labels), []).append(m)
         return list(out.values())
 
-    def predict(self, source, *, max_seconds: float | None = None,
+    def predict(self, source, *, max_seconds: float | None = None, hop_seconds: float | None = None,
                 on_window: Callable[[Window], None] | None = None) -> list[Prediction]:
         """One combined :class:`Prediction` per label-set group (each keeps its members' answers)."""
         answers = []
         for group in self.groups():
             preds = []
             for m in group:
-                pred = predict(source, m.model, max_seconds=max_seconds, on_window=on_window)
+                pred = predict(source, m.model, hop_seconds=hop_seconds, max_seconds=max_seconds, on_window=on_window)
                 on_window = None  # the caller's spectrogram needs one pass only
                 preds.append(_with_temperature(pred, m.temperature))
             answers.append(combine(preds, [m.weight for m in group]))

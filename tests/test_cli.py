@@ -83,3 +83,51 @@ def test_features_csv(songs, tmp_path):
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(out.open()))
     assert [(float(r["start"]), float(r["end"])) for r in rows] == [(0, 30), (30, 60), (40, 70)]
+
+
+@pytest.fixture(scope="module")
+def fma_like_model(tmp_path_factory) -> Path:
+    """A tiny CNN with a 3-label (FMA-like) label set, saved as a checkpoint folder."""
+    torch = pytest.importorskip("torch")
+    from genre_models.hf_models import build_model
+
+    torch.manual_seed(0)
+    model, fe = build_model("mel_cnn", ["Electronic", "Folk", "Rock"], channels=(4, 8), n_mels=32,
+                            extractor_kwargs={"chunk_seconds": 3.0})
+    model.config.window_seconds = 3.0
+    out = tmp_path_factory.mktemp("fma") / "tiny-fma-cnn"
+    model.save_pretrained(out)
+    fe.save_pretrained(out)
+    return out
+
+
+def test_mixed_label_sets_give_one_table_each(songs, fma_like_model, tmp_path):
+    """GTZAN's 10 genres and a 3-label model are never averaged: one table (and CSV) per label set."""
+    out = tmp_path / "pred.csv"
+    res = run("predict", songs["short"], "--model", fma_like_model, "--model", "genre_models/pretrained/gtzan-features",
+              "--csv", out)
+    assert res.returncode == 0, res.stderr
+    first, second = list(csv.DictReader(out.open())), list(csv.DictReader(out.with_name("pred.group2.csv").open()))
+    assert list(first[0]) == ["path", "genre", "Electronic", "Folk", "Rock"]
+    assert list(second[0]) == ["path", "genre", *GTZAN_GENRES]
+    assert "# label set 1: tiny-fma-cnn" in res.stderr and "# label set 2: gtzan-features" in res.stderr
+    assert "path,genre,Electronic,Folk,Rock" in res.stdout and "path,genre,blues" in res.stdout
+
+
+def test_ensemble_file_weights_are_used(songs, tmp_path):
+    """An ensemble.json (as finetune/ensemble.py writes) drives the CLI; a tempered model is softer."""
+    import json
+
+    plain = tmp_path / "plain.csv"
+    assert run("predict", songs["short"], "--csv", plain).returncode == 0
+    cfg = tmp_path / "ensemble.json"
+    cfg.write_text(json.dumps({"models": [{"model": str(REPO / "genre_models/pretrained/gtzan-features"),
+                                           "weight": 1.0, "temperature": 4.0}]}))
+    soft = tmp_path / "soft.csv"
+    res = run("predict", songs["short"], "--ensemble", cfg, "--csv", soft)
+    assert res.returncode == 0, res.stderr
+    p = np.array([float(v) for v in list(csv.DictReader(plain.open()))[0].values() if v[0].isdigit()])
+    q = np.array([float(v) for v in list(csv.DictReader(soft.open()))[0].values() if v[0].isdigit()])
+    assert p.argmax() == q.argmax() and q.max() < p.max()  # same answer, less sure
+    missing = run("predict", songs["short"], "--ensemble", tmp_path / "nope.json")
+    assert missing.returncode == 2 and "could not be read" in missing.stderr and "Traceback" not in missing.stderr
