@@ -6,10 +6,15 @@ configured, or when none of them loads, the embedded GTZAN features model answer
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import logging
 import os
+import shutil
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -17,9 +22,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
+from gradio.utils import NamedString  # noqa: E402
+from gradio_client import utils as client_utils  # noqa: E402
 
 from genre_models import AudioLoadError, Prediction  # noqa: E402
 from genre_models.ensemble import Ensemble  # noqa: E402
+from genre_models.metadata import MetadataRequiredError, TrackMetadata  # noqa: E402
 from genre_models.plots import SpectrogramAccumulator, timeline_figure, to_image  # noqa: E402
 
 log = logging.getLogger("genre_app")
@@ -29,6 +37,15 @@ AUDIO_SUFFIXES = {".mp3", ".wav", ".flac", ".ogg", ".m4a"}
 MAX_SECONDS = float(os.environ.get("GENRE_MAX_SECONDS", 20 * 60))
 MAX_FILE_SIZE = os.environ.get("GENRE_MAX_FILE_SIZE", "200mb")
 MAX_ALBUM_FILES = int(os.environ.get("GENRE_MAX_ALBUM_FILES", 30))
+# work per request is bounded: one song <= MAX_SECONDS; an album stops analysing once this much audio is done
+MAX_ALBUM_SECONDS = float(os.environ.get("GENRE_MAX_ALBUM_SECONDS", 60 * 60))
+# uploads and outputs (Gradio's cache, our album CSVs) are deleted this long after they were written;
+# it must exceed the longest queue wait + analysis (32 waiting x ~25 s / 2 workers ~ 7 min), or an
+# upload could vanish before its request runs
+CACHE_SECONDS = int(os.environ.get("GENRE_CACHE_SECONDS", 30 * 60))
+QUEUE_WORKERS, QUEUE_SIZE = 2, 32  # a CPU Space has 2 vCPUs: 2 analyses at a time, 32 waiting at most
+ALBUM_DIR = Path(tempfile.mkdtemp(prefix="genre-album-"))
+atexit.register(shutil.rmtree, ALBUM_DIR, True)
 
 
 def configured_ensemble() -> Ensemble:
@@ -40,6 +57,49 @@ def configured_ensemble() -> Ensemble:
 
 
 ENSEMBLE = configured_ensemble()
+# musicnn's 50 Million Song Dataset tags shown beside the genre; GENRE_TAGGER=none turns them off.
+TAGGER_DIR = os.environ.get("GENRE_TAGGER", str(HERE / "genre_models" / "pretrained" / "msd-musicnn"))
+TAG_MAX_PATCHES = int(os.environ.get("GENRE_TAG_MAX_PATCHES", 20))  # 3-s patches per song, spread evenly
+_TAGGER: list = []  # [MusicTagger or None], loaded on first use
+_TAGGER_LOCK = threading.Lock()
+TAG_POOL = ThreadPoolExecutor(max_workers=QUEUE_WORKERS, thread_name_prefix="tags")  # one per queue worker
+
+
+def tagger():
+    """The musicnn tagger, loaded once; None (and the tags line hidden) if it is off or missing."""
+    with _TAGGER_LOCK:  # two requests may ask for it at once
+        return _load_tagger()
+
+
+def _load_tagger():
+    if not _TAGGER:
+        found = None
+        if TAGGER_DIR.lower() not in ("", "none", "0") and (Path(TAGGER_DIR) / "config.json").is_file():
+            try:
+                from genre_models.tagging import MusicTagger
+
+                found = MusicTagger.load(TAGGER_DIR, max_patches=TAG_MAX_PATCHES)
+            except Exception:  # tags are an extra: never let them take the genre answer down
+                log.exception("musicnn tagger at %s could not be loaded", TAGGER_DIR)
+        _TAGGER.append(found)
+    return _TAGGER[0]
+
+
+def tags_line(audio_path: str) -> str:
+    """``**Tags** (musicnn, Million Song Dataset): rock 52%, guitar 31%, ...`` or "" without a tagger."""
+    model = tagger()
+    if model is None:
+        return ""
+    try:
+        tags = model.tag_file(audio_path, max_seconds=MAX_SECONDS).top(5)
+    except AudioLoadError as err:  # the genre answer already says what is wrong with the file
+        log.warning("no tags for %s: %s", audio_path, err)
+        return ""
+    except Exception:
+        log.exception("tagging failed for %s", audio_path)
+        return ""
+    return ("\n\n**Tags** (musicnn, Million Song Dataset; independent scores): "
+            + ", ".join(f"{t} {p:.0%}" for t, p in tags))
 
 
 def _fmt_time(seconds: float) -> str:
@@ -65,44 +125,75 @@ def summarise(answers: list[Prediction]) -> str:
     if len(votes) > 1:
         lines.append("\n| model | vote | probability |\n|---|---|---|")
         lines += [f"| {m.model} | {m.genre} | {m.probs.max():.0%} |" for m in votes]
-    lines += [f"\n⚠️ {p}" for p in ENSEMBLE.problems]
+    lines += [f"\n⚠️ {p}" for p in [*ENSEMBLE.problems, *pred.problems]]  # load-time, then this call's
     return "\n".join(lines)
 
 
-def analyse(audio_path: str, spectrogram: SpectrogramAccumulator | None = None) -> list[Prediction]:
-    """All label-set groups' answers; bad input raises AudioLoadError, anything else is logged."""
-    return ENSEMBLE.predict(audio_path, max_seconds=MAX_SECONDS, on_window=spectrogram.add if spectrogram else None)
+def analyse(audio_path: str, spectrogram: SpectrogramAccumulator | None = None,
+            metadata: TrackMetadata | None = None) -> list[Prediction]:
+    """All label-set groups' answers; bad input raises AudioLoadError, anything else is logged.
+    ``metadata`` reaches the models that read it; one that needs it and got none is left out."""
+    return ENSEMBLE.predict(audio_path, max_seconds=MAX_SECONDS, on_window=spectrogram.add if spectrogram else None,
+                            metadata=metadata)
 
 
-def classify(audio_path: str | None):
-    """Endpoint ``/classify``: probabilities, summary, spectrogram image and timeline plot."""
-    if not audio_path:
-        raise gr.Error("Upload a song or record one first.")
-    spectrogram = SpectrogramAccumulator(ENSEMBLE.groups()[0][0].model.sample_rate)
+def track_details(title: str | None = None, artist: str | None = None, listens: float | None = None,
+                  comments: float | None = None, favorites: float | None = None) -> TrackMetadata | None:
+    """The "Track details" fields as metadata (None when all are empty); bad values are a gr.Error."""
     try:
-        answers = analyse(audio_path, spectrogram)
+        meta = TrackMetadata(title, artist, listens, comments, favorites)
+    except ValueError as err:
+        raise gr.Error(str(err), title="Track details", print_exception=False) from None
+    return meta if meta.given() else None
+
+
+def classify(audio_path: str | None, title: str | None = None, artist: str | None = None,
+             listens: float | None = None, comments: float | None = None, favorites: float | None = None):
+    """Endpoint ``/classify``: probabilities, summary, spectrogram image and timeline plot.
+    The track details are optional and used only by models that read metadata (lstm_meta)."""
+    if not audio_path:
+        raise gr.Error("Upload a song or record one first.", print_exception=False)
+    metadata = track_details(title, artist, listens, comments, favorites)
+    spectrogram = SpectrogramAccumulator(ENSEMBLE.first_usable(metadata).model.sample_rate)
+    # the tags run beside the genre models: the features model keeps one core busy, torch the other
+    tags = TAG_POOL.submit(tags_line, audio_path)
+    try:
+        answers = analyse(audio_path, spectrogram, metadata)
     except AudioLoadError as err:
-        raise gr.Error(str(err), title="Cannot analyse this file") from None
+        raise gr.Error(str(err), title="Cannot analyse this file", print_exception=False) from None
+    except MetadataRequiredError as err:  # every configured model reads metadata and none was given
+        raise gr.Error(str(err), title="Track details needed", print_exception=False) from None
     except Exception:  # never a traceback in the UI; the log keeps it
         log.exception("analysis failed for %s", audio_path)
-        raise gr.Error("Something went wrong while analysing this file. Please try another file.") from None
+        raise gr.Error("Something went wrong while analysing this file. Please try another file.",
+                       print_exception=False) from None  # log.exception above has the real traceback
+    finally:
+        tag_text = tags.result()  # never raises; done before the request ends (its temp files too)
     pred = answers[0]
-    return pred.as_dict(), summarise(answers), to_image(spectrogram.figure()), timeline_figure(pred)
+    summary = summarise(answers) + tag_text
+    return pred.as_dict(), summary, to_image(spectrogram.figure()), timeline_figure(pred)
 
 
 def classify_album(files: list[str] | None):
     """Endpoint ``/classify_album``: one table row per file (bad files say why) and the same rows as CSV."""
     if not files:
-        raise gr.Error("Choose one or more audio files first.")
+        raise gr.Error("Choose one or more audio files first.", print_exception=False)
     if len(files) > MAX_ALBUM_FILES:
-        raise gr.Error(f"At most {MAX_ALBUM_FILES} files at a time, please ({len(files)} were given).")
+        raise gr.Error(f"At most {MAX_ALBUM_FILES} files at a time, please ({len(files)} were given).",
+                       print_exception=False)
     labels = ENSEMBLE.groups()[0][0].model.labels
     table, csv_rows = [], []
+    done_seconds = 0.0
     for path in files:
         name = Path(path).name
+        if done_seconds >= MAX_ALBUM_SECONDS:
+            table.append([name, "", "", *[None] * len(labels),
+                          f"not analysed: one request analyses at most {MAX_ALBUM_SECONDS / 60:.3g} minutes of audio"])
+            continue
         try:
             pred = analyse(path)[0]
-        except AudioLoadError as err:
+            done_seconds += pred.duration
+        except (AudioLoadError, MetadataRequiredError) as err:  # the album tab has no track details
             table.append([name, "", "", *[None] * len(labels), str(err)])
             continue
         except Exception:
@@ -113,7 +204,8 @@ def classify_album(files: list[str] | None):
         probs = [round(float(p), 4) for p in pred.probs]
         table.append([name, pred.genre, top3, *probs, ""])
         csv_rows.append([name, pred.genre, *probs])
-    out = Path(tempfile.mkdtemp(prefix="genre-album-")) / "genres.csv"
+    _prune(ALBUM_DIR, CACHE_SECONDS)
+    out = Path(tempfile.mkdtemp(dir=ALBUM_DIR)) / "genres.csv"
     with out.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "genre", *labels])
@@ -121,23 +213,59 @@ def classify_album(files: list[str] | None):
     return pd.DataFrame(table, columns=["file", "genre", "top 3", *labels, "problem"]), str(out)
 
 
+def _prune(folder: Path, age: float) -> None:
+    """Remove this app's per-request folders older than ``age`` seconds (Gradio keeps its own copy)."""
+    for sub in folder.iterdir():
+        try:
+            if time.time() - sub.stat().st_mtime > age:
+                shutil.rmtree(sub, ignore_errors=True)
+        except OSError:
+            continue
+
+
+class AlbumFiles(gr.File):
+    """``gr.File`` minus a Gradio 6.31 leak: its preprocess opens an empty NamedTemporaryFile in the
+    cache for every uploaded file and never removes it (one stray file per file per request)."""
+
+    def get_block_name(self) -> str:
+        return "file"  # the same front-end component
+
+    def _process_single_file(self, f):
+        if self.type != "filepath":
+            return super()._process_single_file(f)
+        if self.file_types and not client_utils.is_valid_file(f.path, self.file_types):
+            raise gr.Error(f"Invalid file type: upload one of {self.file_types}.", print_exception=False)
+        return NamedString(f.path)
+
+
 def example_files() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="Music genre classifier") as demo:
+    with gr.Blocks(title="Music genre classifier", delete_cache=(min(CACHE_SECONDS, 600), CACHE_SECONDS)) as demo:
         gr.Markdown(
             "# Music genre classifier\n"
             "Upload a song (wav, mp3, flac, ogg, m4a) or record one. The whole track is scored in windows: "
             "you get every genre's probability, the spectrogram, and how the genre changes along the song. "
-            f"Limits: {MAX_SECONDS / 60:.0f} minutes of audio, {MAX_FILE_SIZE} per file. "
+            f"Limits: {MAX_SECONDS / 60:.0f} minutes of audio, {MAX_FILE_SIZE} per file; uploads are deleted "
+            f"after {CACHE_SECONDS / 60:.0f} minutes; {QUEUE_WORKERS} songs are analysed at a time, "
+            f"{QUEUE_SIZE} may wait. "
             f"Model(s): {', '.join(m.model.name for m in ENSEMBLE.members)}."
         )
         with gr.Tab("Song"):
             with gr.Row():
                 with gr.Column(scale=1):
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song")
+                    with gr.Accordion("Track details (for metadata models)", open=False):
+                        gr.Markdown("Optional. Only models that read track metadata (`lstm_meta`) use these; "
+                                    "such a model is left out when none of them is filled in.")
+                        title = gr.Textbox(label="Title", value="")
+                        artist = gr.Textbox(label="Artist", value="")
+                        with gr.Row():
+                            listens = gr.Number(label="Listens", value=None, minimum=0, precision=0)
+                            comments = gr.Number(label="Comments", value=None, minimum=0, precision=0)
+                            favorites = gr.Number(label="Favorites", value=None, minimum=0, precision=0)
                     button = gr.Button("Classify", variant="primary")
                     examples = example_files()
                     if examples:
@@ -148,21 +276,28 @@ def build_demo() -> gr.Blocks:
             spectrogram = gr.Image(label="Mel spectrogram", type="pil", interactive=False)
             timeline = gr.Plot(label="Genre along the track")
         with gr.Tab("Album"):
-            gr.Markdown(f"Classify many files at once (up to {MAX_ALBUM_FILES}); download the table as CSV.")
-            album = gr.File(file_count="multiple", file_types=["audio"], label="Audio files")
+            gr.Markdown(f"Classify many files at once (up to {MAX_ALBUM_FILES}, {MAX_ALBUM_SECONDS / 60:.0f} minutes "
+                        "of audio in all per request); download the table as CSV.")
+            album = AlbumFiles(file_count="multiple", file_types=["audio"], label="Audio files")
             album_button = gr.Button("Classify all", variant="primary")
             album_table = gr.Dataframe(label="Genres", interactive=False, wrap=True)
             album_csv = gr.File(label="CSV", interactive=False)
         outputs = [label, summary, spectrogram, timeline]
-        button.click(classify, inputs=audio, outputs=outputs, api_name="classify")
-        audio.upload(classify, inputs=audio, outputs=outputs, api_name=False)
-        audio.stop_recording(classify, inputs=audio, outputs=outputs, api_name=False)
+        inputs = [audio, title, artist, listens, comments, favorites]
+        button.click(classify, inputs=inputs, outputs=outputs, api_name="classify")
+        audio.upload(classify, inputs=inputs, outputs=outputs, api_name=False)
+        audio.stop_recording(classify, inputs=inputs, outputs=outputs, api_name=False)
         album_button.click(classify_album, inputs=album, outputs=[album_table, album_csv], api_name="classify_album")
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.queue(default_concurrency_limit=QUEUE_WORKERS, max_size=QUEUE_SIZE)
     return demo
 
 
 demo = build_demo()
 
 if __name__ == "__main__":
+    import signal
+    import sys
+
+    # a stopped Space/container gets SIGTERM: exit through atexit, which removes ALBUM_DIR
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo.launch(max_file_size=MAX_FILE_SIZE)

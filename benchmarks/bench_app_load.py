@@ -1,10 +1,13 @@
-"""Concurrent users against a local app: N gradio_client users each send a 30-s clip; latency figures.
+"""Concurrent users against a local app: N gradio_client users send clips for a while; latency figures.
 
-Loopback only, a bounded number of requests. Starts ``app.py`` on a free port with the default
-configuration (or the environment's ``GENRE_MODELS``), then prints requests served, failures,
-p50/p95/max latency and the app's peak memory (RSS, from /proc).
+Loopback only (the app listens on 127.0.0.1) and a bounded number of requests (``--max-requests``).
+Starts ``app.py`` on a free port with the default configuration (or the environment's
+``GENRE_MODELS``), lets ``--clients`` users send a clip back to back for ``--duration`` seconds, then
+prints requests served, failures, p50/p95/max latency, throughput and the peak memory (RSS) of the
+app process and its children (ffmpeg decoders), sampled every 0.2 s.
 
-    python benchmarks/bench_app_load.py --clients 8 --requests 1
+    python benchmarks/bench_app_load.py --clients 20 --duration 120
+    python benchmarks/bench_app_load.py --clients 8 --requests 1      # one request per user
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,56 +30,101 @@ REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "data" / "gtzan" / "audio"
 
 
-def make_clip(path: Path) -> str:
+def make_clip(path: Path, seconds: float = 30.0) -> str:
+    """A GTZAN rock clip when the shared data is there, else a synthetic signal; written as MP3."""
     clip = AUDIO / "rock.00000.wav"
-    if clip.is_file():
+    if clip.is_file() and seconds >= 30:
         y, sr = sf.read(clip, dtype="float32")
         what = "rock.00000 (GTZAN, 30 s)"
     else:
         sr = 22050
-        t = np.arange(30 * sr) / sr
+        t = np.arange(int(seconds * sr)) / sr
         y = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
-        what = "a synthetic 30-s signal"
+        what = f"a synthetic {seconds:g}-s signal"
     sf.write(path, y, sr, format="MP3")
     return what
 
 
-def rss_mb(pid: int) -> float:
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants, in MB (0 once it is gone)."""
+    import psutil
+
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=1, help="requests per client")
-    args = parser.parse_args()
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    clients: int
+    duration: float
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    failures: list[str] = field(default_factory=list)  # one message per failed request
+    wall: float = 0.0
+    peak_rss_mb: float = 0.0
+    clip: str = ""
+
+    @property
+    def served(self) -> int:
+        return len(self.latencies)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def report(self) -> str:
+        lines = [f"clip: {self.clip}; {self.clients} concurrent clients for {self.duration:.0f} s; "
+                 "queue: 2 workers, 32 waiting at most; loopback",
+                 f"served {self.served}, failed {len(self.failures)}, wall {self.wall:.1f} s, "
+                 f"throughput {self.served / max(self.wall, 1e-9):.2f} req/s"]
+        if self.latencies:
+            lines.append(f"latency p50 {self.percentile(50):.2f} s, p95 {self.percentile(95):.2f} s, "
+                         f"max {max(self.latencies):.2f} s")
+        lines.append(f"app peak RSS (with children) {self.peak_rss_mb:.0f} MB")
+        lines += [f"failure: {f}" for f in self.failures[:5]]
+        return "\n".join(lines)
+
+
+def run_load(clients: int, duration: float, max_requests: int, requests_per_client: int | None = None,
+             clip_seconds: float = 30.0, env: dict[str, str] | None = None, log: Path | None = None) -> LoadResult:
+    """Start the app, run the users, stop the app. A user sends its next request as soon as the
+    last one is answered, until ``duration`` has passed (or it has sent ``requests_per_client``);
+    no more than ``max_requests`` are sent in all."""
     from gradio_client import Client, handle_file
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0.0
+    app_env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port),
+               "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
+               "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+    out = open(log, "w") if log else subprocess.DEVNULL
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=app_env, stdout=out, stderr=subprocess.STDOUT)
+    result = LoadResult(clients, duration)
     stop = threading.Event()
+    budget = threading.Semaphore(max_requests)
+    lock = threading.Lock()
 
     def watch() -> None:
-        nonlocal peak
         while not stop.is_set():
-            peak = max(peak, rss_mb(app.pid))
+            result.peak_rss_mb = max(result.peak_rss_mb, tree_rss_mb(app.pid))
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        for _ in range(240):
+        for _ in range(480):
+            if app.poll() is not None:
+                raise RuntimeError("the app exited during start-up")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -83,37 +132,58 @@ def main() -> None:
                 time.sleep(0.5)
         with tempfile.TemporaryDirectory() as tmp:
             clip = Path(tmp) / "clip.mp3"
-            what = make_clip(clip)
+            result.clip = make_clip(clip, clip_seconds)
             url = f"http://127.0.0.1:{port}/"
             Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
+            t_end = time.perf_counter() + duration
 
-            def user(_: int) -> list[tuple[float, bool]]:
+            def user(_: int) -> None:
                 client = Client(url, verbose=False)
-                out = []
-                for _ in range(args.requests):
+                sent = 0
+                while time.perf_counter() < t_end and (requests_per_client is None or sent < requests_per_client):
+                    if not budget.acquire(blocking=False):
+                        return
+                    sent += 1
                     t0 = time.perf_counter()
                     try:
-                        client.predict(handle_file(str(clip)), api_name="/classify")
-                        out.append((time.perf_counter() - t0, True))
-                    except Exception:
-                        out.append((time.perf_counter() - t0, False))
-                return out
+                        label = client.predict(handle_file(str(clip)), api_name="/classify")[0]
+                        if not label or not label.get("confidences"):
+                            raise RuntimeError(f"empty answer: {label!r}")
+                    except Exception as err:  # noqa: BLE001  counted, reported
+                        with lock:
+                            result.failures.append(f"{type(err).__name__}: {err}"[:300])
+                    else:
+                        with lock:
+                            result.latencies.append(time.perf_counter() - t0)
 
             t0 = time.perf_counter()
-            with ThreadPoolExecutor(args.clients) as pool:
-                results = [r for rs in pool.map(user, range(args.clients)) for r in rs]
-            wall = time.perf_counter() - t0
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(user, range(clients)))
+            result.wall = time.perf_counter() - t0
     finally:
         stop.set()
         app.terminate()
-        app.wait(timeout=30)
-    ok = sorted(t for t, good in results if good)
-    failed = sum(1 for _, good in results if not good)
-    print(f"clip: {what}; {args.clients} concurrent clients x {args.requests} request(s); queue: 2 workers")
-    print(f"served {len(ok)}, failed {failed}, wall {wall:.1f} s")
-    if ok:
-        print(f"latency p50 {np.percentile(ok, 50):.2f} s, p95 {np.percentile(ok, 95):.2f} s, max {ok[-1]:.2f} s")
-    print(f"app peak RSS {peak:.0f} MB")
+        try:
+            app.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            app.kill()
+        if log:
+            out.close()
+    result.latencies.sort()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of load (after one warm-up request)")
+    parser.add_argument("--max-requests", type=int, default=2000, help="at most this many requests in all")
+    parser.add_argument("--requests", type=int, default=None, help="stop each client after this many requests")
+    parser.add_argument("--clip-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    res = run_load(args.clients, args.duration if args.requests is None else 1e9, args.max_requests,
+                   args.requests, args.clip_seconds)
+    print(res.report())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Time to answer for a 3-minute MP3 with the default model (decode, features, model, pictures).
+"""Time to answer for a 3-minute MP3 with the default ensemble, as the app does it (upload to answer).
 
 Builds the MP3 in a temp dir from real GTZAN clips when ../shared is there (never kept), else
 from a synthetic signal; prints the measured figures.  Run: ``python benchmarks/bench_predict.py``.
@@ -16,8 +16,10 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+
 from genre_models import load_audio, load_model, predict  # noqa: E402
-from genre_models.plots import SpectrogramAccumulator, timeline_figure, to_image  # noqa: E402
+from genre_models.ensemble import Ensemble  # noqa: E402
 
 AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan" / "audio"
 
@@ -38,29 +40,38 @@ def make_song(path: Path, seconds: float = 180.0) -> str:
 
 
 def main() -> None:
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     with tempfile.TemporaryDirectory() as tmp:
         song = Path(tmp) / "song.mp3"
         source = make_song(song)
         t0 = time.perf_counter()
-        model = load_model()
+        features = load_model()
+        ensemble = Ensemble.default()
+        import app  # the app's own classify(): ensemble, spectrogram, timeline, tags
+
+        app.tagger()
         load_s = time.perf_counter() - t0
-        predict(song, model)  # warm-up (numba JIT, caches)
-        runs, full = [], []
+        app.classify(str(song))  # warm-up (numba JIT, caches, oneDNN kernels)
+        single, ens, full = [], [], []
         for _ in range(3):
             t0 = time.perf_counter()
-            pred = predict(song, model)
-            runs.append(time.perf_counter() - t0)
+            pred = predict(song, features)
+            single.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            acc = SpectrogramAccumulator(model.sample_rate)
-            pred = predict(song, model, on_window=acc.add)
-            to_image(acc.figure())
-            timeline_figure(pred)
+            [answer] = ensemble.predict(song)
+            ens.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            app.classify(str(song))
             full.append(time.perf_counter() - t0)
-        print(f"input: 3-min MP3 ({source}), {pred.duration:.1f} s, {len(pred.window_spans)} windows")
-        print(f"model load: {load_s:.2f} s (once per process)")
-        print(f"predict (decode + features + model), median of 3: {statistics.median(runs):.2f} s")
-        print(f"predict + spectrogram + timeline (what the app does), median of 3: {statistics.median(full):.2f} s")
-        print(f"answer: {pred.genre} {pred.top(3)}")
+        print(f"input: 3-min MP3 ({source}), {pred.duration:.1f} s; torch threads {torch.get_num_threads()}; "
+              "median of 3 after a warm-up")
+        print(f"models load (features, musicnn genre, musicnn tagger): {load_s:.2f} s (once per process)")
+        print(f"features model alone (decode + features + model): {statistics.median(single):.2f} s")
+        print(f"default ensemble ({', '.join(m.model.name for m in ensemble.members)}): {statistics.median(ens):.2f} s")
+        print(f"app's classify() - ensemble + spectrogram + timeline + musicnn tags: {statistics.median(full):.2f} s")
+        print(f"answer: {answer.genre} {answer.top(3)}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Our three models trained from scratch on the 70 real GTZAN clips: 5-fold cross-validation by track.
+"""Our models trained from scratch on the 70 real GTZAN clips: 5-fold cross-validation by track.
 
-    python benchmarks/train_real_audio.py                        # mel_cnn, lstm, crnn; 30 epochs; 5 folds
+    python benchmarks/train_real_audio.py                        # every family below; 30 epochs; 5 folds
     python benchmarks/train_real_audio.py --models mel_cnn --epochs 5 --folds 5
+    python benchmarks/train_real_audio.py --models wavenet --epochs 4 --threads 1   # raw audio, slowest
 
 Data: ``../shared/data/gtzan/audio`` (10 genres × 7 clips, 15–30 s; never copied into the repo).
 Each fold is a set of *tracks* (stratified by genre); the next fold is the validation set (early
@@ -62,7 +63,7 @@ def folds(tracks: list[Track], n_folds: int, seed: int) -> list[dict[str, list[T
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="mel_cnn,lstm,crnn", help="comma-separated families")
+    parser.add_argument("--models", default="mel_cnn,lstm,crnn,wavenet,cnn1d,dnn", help="comma-separated families")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--chunk_seconds", type=float, default=3.0)
@@ -71,7 +72,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--audio_dir", type=Path, default=AUDIO)
     parser.add_argument("--output_dir", type=Path, default=None, help="keep the fold models here (default: a temp dir)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's; 1 is faster on a busy shared CPU)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.folds < 3:
         parser.error("--folds must be at least 3 (one test fold, one validation fold, the rest to train on)")
 
@@ -79,7 +84,7 @@ def main() -> None:
     if not tracks:
         raise SystemExit(f"no GTZAN clips in {args.audio_dir}")
     labels = list(GTZAN_GENRES)
-    store = AudioStore(22050)  # our three families read 22.05-kHz audio; decoded once for everything
+    store = AudioStore(22050)  # all our families read 22.05-kHz audio; decoded once for everything
     data_all = store.prepare(DataSplits(labels, {"all": tracks}, "all", str(args.audio_dir)), num_workers=2,
                              progress=False)
     print(f"{len(data_all.splits['all'])} clips, {len(data_all.skipped)} skipped; {args.folds}-fold CV by track, "

@@ -20,15 +20,20 @@ class ModelArguments:
     """Which model to train, from where."""
 
     model: Family = field(metadata={"help": "model family: whisper, distilhubert, wav2vec2 (Hub backbones + new head) "
-                                            f"or one of ours, trained from scratch: {', '.join(OUR_FAMILIES)}"})
+                                            f"or one of ours, trained from scratch: {', '.join(OUR_FAMILIES)}; "
+                                            "or musicnn (pretrained on the Million Song Dataset, shipped here, + new head)"})
     model_name_or_path: Optional[str] = field(default=None, metadata={
         "help": "checkpoint to start from: a Hub id or a local folder. Defaults: openai/whisper-small, "
-                "ntu-spml/distilhubert, facebook/wav2vec2-base; none (fresh) for our families."})
+                "ntu-spml/distilhubert, facebook/wav2vec2-base; genre_models/pretrained/msd-musicnn for "
+                "musicnn (in the repository); none (fresh) for our families."})
     config_overrides: Optional[str] = field(default=None, metadata={
         "help": "JSON object of config (and, for our families, feature-extractor) fields, e.g. "
                 "'{\"channels\": [16, 32], \"n_mels\": 64}'"})
     frequency_scale: Optional[Literal["mel", "log"]] = field(default=None, metadata={
         "help": "input scale for mel_cnn/crnn (default: log, i.e. constant-Q-like)"})
+    meta_branches: Optional[str] = field(default=None, metadata={
+        "help": "lstm_meta: comma-separated branches to build, from audio,stats,names (default: all three); "
+                "e.g. 'audio' for the audio-only ablation, 'stats,names' for metadata only"})
     freeze_feature_encoder: bool = field(default=True, metadata={
         "help": "distilhubert/wav2vec2: keep the convolutional feature encoder fixed"})
     freeze_encoder: bool = field(default=False, metadata={"help": "whisper: train only the projection and head"})
@@ -87,7 +92,8 @@ class TrainArguments:
     per_device_train_batch_size: int = field(default=8)
     per_device_eval_batch_size: int = field(default=16)
     learning_rate: Optional[float] = field(default=None, metadata={
-        "help": "peak learning rate (default: 1e-5 whisper, 5e-5 distilhubert, 3e-5 wav2vec2, 1e-3 ours)"})
+        "help": "peak learning rate (default: 1e-5 whisper, 5e-5 distilhubert, 3e-5 wav2vec2, 1e-4 lstm_meta "
+                "and musicnn, 1e-3 our other families)"})
     weight_decay: float = field(default=0.01)
     warmup_ratio: float = field(default=0.1)
     lr_scheduler_type: str = field(default="linear", metadata={"help": "a transformers scheduler name (linear, cosine, constant_with_warmup, ...)"})

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset, Sampler
 
 from genre_models.audio import SUPPORTED_EXTENSIONS, AudioLoadError, load_audio
 from genre_models.labels import GTZAN_GENRES
+from genre_models.metadata import TrackMetadata
 from genre_models.windows import plan_windows
 
 logger = logging.getLogger(__name__)
@@ -68,11 +69,16 @@ class HubAudio:
 
 @dataclass(frozen=True)
 class Track:
-    """A song: the unit that is split (never its chunks). ``track_id`` is unique in a dataset."""
+    """A song: the unit that is split (never its chunks). ``track_id`` is unique in a dataset.
+
+    ``metadata`` (title, artist, play counts; FMA only) travels with every example of the track and
+    is turned into model inputs only by extractors that read it (``lstm_meta``).
+    """
 
     track_id: str
     label: int
     source: str | HubAudio
+    metadata: TrackMetadata | None = field(default=None, compare=False)
 
     def cache_key(self, sampling_rate: int) -> str:
         """Identifies the decoded audio: the file (path, size, mtime) or the Hub row, and the rate."""
@@ -287,6 +293,36 @@ def read_fma_metadata(path: str | os.PathLike, dataset: str) -> list[tuple[int, 
     ``track/genre_top``) or a flat CSV with ``track_id,split,subset,genre_top`` columns.
     fma_medium includes fma_small, as in the official subsets. Tracks without a top genre are dropped.
     """
+    return fma_rows(read_fma_table(path, dataset))
+
+
+def fma_rows(table: Any) -> list[tuple[int, str, str]]:
+    """``(track_id, split, genre_top)`` of a :func:`read_fma_table` table (split names as ours)."""
+    return [(int(r.track_id), FMA_SPLITS.get(r.split, r.split), str(r.genre)) for r in table.itertuples()]
+
+
+# tracks.csv columns of what lstm_meta reads: (two-row header name, flat CSV names)
+FMA_METADATA_COLUMNS = {
+    "title": (("track", "title"), ("title", "track_title")),
+    "artist": (("artist", "name"), ("artist_name", "artist")),
+    "listens": (("track", "listens"), ("listens", "track_listens")),
+    "comments": (("track", "comments"), ("comments", "track_comments")),
+    "favorites": (("track", "favorites"), ("favorites", "track_favorites")),
+}
+
+
+def fma_track_metadata(table: Any) -> dict[int, TrackMetadata]:
+    """Each track's title, artist name and listens/comments/favorites from a :func:`read_fma_table`
+    table; missing cells (NaN, blank) become ``None`` (unknown), which the model sees as flagged."""
+    cols = {name: table[name].tolist() if name in table else [None] * len(table) for name in FMA_METADATA_COLUMNS}
+    return {int(tid): TrackMetadata(**{name: cols[name][i] for name in FMA_METADATA_COLUMNS})
+            for i, tid in enumerate(table["track_id"].tolist())}
+
+
+def read_fma_table(path: str | os.PathLike, dataset: str) -> Any:
+    """The tracks of an FMA subset that have a top genre, as a DataFrame: ``track_id, split, subset,
+    genre`` plus whichever of ``title, artist, listens, comments, favorites`` the file has (the
+    official file has them all; see :data:`FMA_METADATA_COLUMNS`). Read once for both uses."""
     import pandas as pd
 
     if dataset not in FMA_SUBSETS:
@@ -300,6 +336,7 @@ def read_fma_metadata(path: str | os.PathLike, dataset: str) -> list[tuple[int, 
             "split": df[("set", "split")].astype(str).to_numpy(),
             "subset": df[("set", "subset")].astype(str).to_numpy(),
             "genre": df[("track", "genre_top")].to_numpy(),
+            **{name: df[two].to_numpy() for name, (two, _) in FMA_METADATA_COLUMNS.items() if two in df.columns},
         })
     else:
         df = pd.read_csv(path, low_memory=False)
@@ -308,9 +345,10 @@ def read_fma_metadata(path: str | os.PathLike, dataset: str) -> list[tuple[int, 
             "split": df["split"].astype(str),
             "subset": df["subset"].astype(str),
             "genre": df["genre_top"],
+            **{name: df[next(f for f in flats if f in df.columns)] for name, (_, flats) in FMA_METADATA_COLUMNS.items()
+               if any(f in df.columns for f in flats)},
         })
-    table = table[table["subset"].isin(FMA_SUBSETS[dataset]) & table["genre"].notna()]
-    return [(int(r.track_id), FMA_SPLITS.get(r.split, r.split), str(r.genre)) for r in table.itertuples()]
+    return table[table["subset"].isin(FMA_SUBSETS[dataset]) & table["genre"].notna()]
 
 
 def fma_audio_path(audio_dir: str | os.PathLike, track_id: int) -> Path:
@@ -333,7 +371,8 @@ def load_splits(args: Any, seed: int, token: str | None = None) -> DataSplits:
     if dataset in FMA_SUBSETS:
         if not args.fma_metadata or not args.fma_audio_dir:
             raise ValueError(f"--dataset {dataset} needs --fma_metadata (tracks.csv) and --fma_audio_dir")
-        meta = read_fma_metadata(args.fma_metadata, dataset)
+        table = read_fma_table(args.fma_metadata, dataset)
+        meta, info = fma_rows(table), fma_track_metadata(table)
         labels = sorted({genre for _, _, genre in meta})
         splits: dict[str, list[Track]] = {name: [] for name in SPLITS}
         skipped = []
@@ -343,7 +382,7 @@ def load_splits(args: Any, seed: int, token: str | None = None) -> DataSplits:
                 skipped.append({"track_id": f"{tid:06d}", "split": split, "reason": f"missing: {path} not found"})
                 continue
             if split in splits:
-                splits[split].append(Track(f"{tid:06d}", labels.index(genre), str(path)))
+                splits[split].append(Track(f"{tid:06d}", labels.index(genre), str(path), info.get(tid)))
         split_name = args.split or "official"
         if split_name not in ("official", "random"):
             raise ValueError("FMA datasets use --split official (the FMA train/validation/test split) or random")
@@ -550,7 +589,8 @@ class TrainDataset(Dataset):
 
     def __getitem__(self, key: int) -> dict[str, Any]:
         pos, start, end = self.crop(key)
-        return {"audio": self.store.read(self.tracks[pos], start, end), "label": self.tracks[pos].label, "track": pos}
+        item = {"audio": self.store.read(self.tracks[pos], start, end), "label": self.tracks[pos].label, "track": pos}
+        return _with_metadata(item, self.tracks[pos])
 
 
 class WindowDataset(Dataset):
@@ -572,8 +612,8 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         pos, start, end = self.windows[i]
-        return {"audio": self.store.read(self.tracks[pos], start, end), "label": self.tracks[pos].label,
-                "track": pos, "index": i}
+        return _with_metadata({"audio": self.store.read(self.tracks[pos], start, end),
+                               "label": self.tracks[pos].label, "track": pos, "index": i}, self.tracks[pos])
 
     def batches(self, batch_size: int, shard: int = 0, num_shards: int = 1) -> list[list[int]]:
         """Batches of equal-length windows (no padding, as in the CLI), this process's share."""
@@ -591,11 +631,20 @@ def assert_per_track(train: TrainDataset, evals: dict[str, WindowDataset]) -> No
                     **{name: list({t.track_id for t in ds.tracks}) for name, ds in evals.items()}})
 
 
+def _with_metadata(item: dict[str, Any], track: Track) -> dict[str, Any]:
+    """Add the track's metadata to a dataset item when it has any (FMA), for :func:`collate_meta`."""
+    if track.metadata is not None:
+        item["metadata"] = track.metadata
+    return item
+
+
 def collate_meta(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Lists of audio plus label/track/index tensors; the feature extractor runs in the collator."""
     out: dict[str, Any] = {"audio": [it["audio"] for it in items],
                            "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
                            "track": torch.tensor([it["track"] for it in items], dtype=torch.long)}
+    if any("metadata" in it for it in items):  # FMA tracks' title/artist/counts (None where unknown)
+        out["metadata"] = [it.get("metadata") for it in items]
     if "index" in items[0]:
         out["index"] = torch.tensor([it["index"] for it in items], dtype=torch.long)
     return out

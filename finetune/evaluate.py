@@ -55,7 +55,8 @@ def load_checkpoint(name_or_path: str, token: str | None = None) -> tuple[torch.
     import genre_models.hf_models  # noqa: F401  (registers our model types)
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    model = AutoModelForAudioClassification.from_pretrained(name_or_path, token=token).eval()
+    # safetensors only: a checkpoint named on the command line may come from anyone (no pickle)
+    model = AutoModelForAudioClassification.from_pretrained(name_or_path, token=token, use_safetensors=True).eval()
     fe = AutoFeatureExtractor.from_pretrained(name_or_path, token=token)
     window = (getattr(model.config, "window_seconds", None) or getattr(fe, "chunk_seconds", None)
               or getattr(fe, "chunk_length", None) or 30.0)
@@ -74,7 +75,8 @@ def evaluate_checkpoint(eval_args: EvalArguments, data_args: DataArguments) -> d
         raise ValueError(f"the data has genres the model does not know: {unknown} (model: {sorted(model_ids)})")
     if eval_args.eval_split not in data.splits:
         raise ValueError(f"no split {eval_args.eval_split!r}; have {sorted(data.splits)}")
-    tracks = [Track(t.track_id, model_ids[data.labels[t.label]], t.source) for t in data.splits[eval_args.eval_split]]
+    tracks = [Track(t.track_id, model_ids[data.labels[t.label]], t.source, t.metadata)  # FMA metadata kept
+              for t in data.splits[eval_args.eval_split]]
     data = replace(data, splits={eval_args.eval_split: tracks})
     store = AudioStore(int(fe.sampling_rate), data_args.audio_cache_dir)
     data = store.prepare(data, data_args.preprocessing_num_workers, progress=False)

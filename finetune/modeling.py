@@ -7,8 +7,11 @@ Two kinds of family:
   pads/cuts every input to 30 s, so its scoring window is 30 s; ``--freeze_encoder``),
   ``distilhubert`` and ``wav2vec2`` (raw 16-kHz waveforms; ``--freeze_feature_encoder`` keeps the CNN
   front end fixed, as in transformers' audio-classification example).
-* Our own small models (``mel_cnn``, ``lstm``, ``crnn``) built fresh with
+* Our own small models (``mel_cnn``, ``lstm``, ``crnn``, ``wavenet``, ``cnn1d``, ``dnn``, ...) built fresh with
   :func:`genre_models.hf_models.build_model`, or continued from a saved folder.
+* ``musicnn``: a pretrained music backbone whose default checkpoint ships in the repository
+  (``genre_models/pretrained/msd-musicnn``, converted from the musicnn package's MSD tagger); its
+  50-tag sigmoid head is replaced by a new softmax genre head (``ignore_mismatched_sizes``).
 
 Whatever the family, ``--model_name_or_path`` may be a local folder (tests use tiny random
 models saved from configs; nothing is downloaded) or a Hub id.
@@ -19,13 +22,14 @@ import inspect
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 import genre_models.hf_models  # noqa: F401  (registers our model types with the Auto classes)
-from genre_models.hf_models import MODEL_FAMILIES, MFCCFeatureExtractor, build_model
+from genre_models.hf_models import MODEL_FAMILIES, build_model
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +40,16 @@ HUB_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "wav2vec2": ("facebook/wav2vec2-base", ("wav2vec2",)),
 }
 OUR_FAMILIES = tuple(MODEL_FAMILIES)
-ALL_FAMILIES = (*HUB_FAMILIES, *OUR_FAMILIES)
-# Peak learning rates; our from-scratch families all default to 1e-3 (see default_learning_rate).
-DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5}
+# Pretrained backbones whose default checkpoint ships in this repository, so fine-tuning needs no network:
+# musicnn's Million Song Dataset tagger (finetune/convert_musicnn.py) with a new softmax genre head.
+PRETRAINED_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "musicnn": (str(Path(genre_models.hf_models.__file__).resolve().parents[1] / "pretrained" / "msd-musicnn"),
+                ("genre_musicnn",)),
+}
+ALL_FAMILIES = (*HUB_FAMILIES, *OUR_FAMILIES, *PRETRAINED_FAMILIES)
+# Peak learning rates; our from-scratch families default to 1e-3 (see default_learning_rate), except
+# lstm_meta, which keeps the 1e-4 of the FMA system it reproduces (Adam at 1e-4).
+DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5, "lstm_meta": 1e-4, "musicnn": 1e-4}
 
 
 def default_learning_rate(family: str) -> float:
@@ -69,8 +80,16 @@ def load_model_and_extractor(
     label2id = {name: i for i, name in enumerate(labels)}
     overrides = _overrides(model_args)
     if family in OUR_FAMILIES:
-        if model_args.frequency_scale and family == "lstm":
-            raise ValueError("--frequency_scale applies to mel_cnn and crnn (the lstm reads MFCCs)")
+        if model_args.frequency_scale and "frequency_scale" not in MODEL_FAMILIES[family][3]:
+            scaled = [f for f, spec in MODEL_FAMILIES.items() if "frequency_scale" in spec[3]]
+            raise ValueError(f"--frequency_scale applies to {' and '.join(scaled)} (the {family} model reads "
+                             f"{MODEL_FAMILIES[family][2].__name__}'s input, not a spectrogram)")
+        if getattr(model_args, "meta_branches", None):
+            if family != "lstm_meta":
+                raise ValueError("--meta_branches applies to --model lstm_meta only")
+            from genre_models.hf_models.lstm_meta import parse_branches
+
+            overrides["branches"] = parse_branches(model_args.meta_branches)
         if not model_args.model_name_or_path:
             fe_kwargs: dict[str, Any] = {"chunk_seconds": chunk_seconds}
             if model_args.frequency_scale:
@@ -78,6 +97,13 @@ def load_model_and_extractor(
             return build_model(family, labels, extractor_kwargs=fe_kwargs, **overrides)
         return _from_pretrained(model_args, family, (MODEL_FAMILIES[family][0].model_type,), labels, id2label,
                                 label2id, overrides, chunk_seconds)
+    if family in PRETRAINED_FAMILIES:
+        if model_args.frequency_scale:
+            raise ValueError("--frequency_scale applies to mel_cnn and crnn only")
+        default, model_types = PRETRAINED_FAMILIES[family]
+        overrides.setdefault("problem_type", "single_label_classification")  # the tagger's head is multi-label
+        return _from_pretrained(model_args, family, model_types, labels, id2label, label2id, overrides,
+                                chunk_seconds, default=default)
     if family not in HUB_FAMILIES:
         raise ValueError(f"unknown model family {family!r}; choose one of {ALL_FAMILIES}")
     default, model_types = HUB_FAMILIES[family]
@@ -118,15 +144,25 @@ def _from_pretrained(model_args: Any, family: str, model_types: tuple[str, ...],
     return model, feature_extractor
 
 
-def fit_extractor(feature_extractor: Any, audio: Iterable[np.ndarray]) -> None:
-    """Fit data-dependent input statistics (the lstm's MFCC mean/std) on training audio; a no-op
-    for extractors without any, or whose statistics were loaded with a checkpoint."""
-    if isinstance(feature_extractor, MFCCFeatureExtractor) and feature_extractor.mean is None:
+def fit_extractor(feature_extractor: Any, audio: Iterable[np.ndarray], metadata: Sequence[Any] = ()) -> None:
+    """Fit data-dependent input statistics (the lstm's MFCC mean/std on training audio; lstm_meta's
+    log-count mean/std on the training tracks' ``metadata`` too); a no-op for extractors without
+    any, or whose statistics were loaded with a checkpoint."""
+    if _unfitted_normalization(feature_extractor):
         feature_extractor.fit_normalization(list(audio))
+    if getattr(feature_extractor, "reads_metadata", False) and feature_extractor.stats_mean is None:
+        feature_extractor.fit_metadata(list(metadata))
+
+
+def _unfitted_normalization(feature_extractor: Any) -> bool:
+    """An extractor that standardises with training-set statistics (``fit_normalization`` + ``mean``:
+    the MFCC frames of lstm/cnn1d, the MFCC means of dnn) and has none yet."""
+    return callable(getattr(feature_extractor, "fit_normalization", None)) and getattr(feature_extractor, "mean", 0) is None
 
 
 def needs_fitting(feature_extractor: Any) -> bool:
-    return isinstance(feature_extractor, MFCCFeatureExtractor) and feature_extractor.mean is None
+    return _unfitted_normalization(feature_extractor) or (
+        getattr(feature_extractor, "reads_metadata", False) and feature_extractor.stats_mean is None)
 
 
 def window_seconds(family: str, feature_extractor: Any, chunk_seconds: float | None,
@@ -147,7 +183,9 @@ class Featurizer:
     """Collate function: a batch of mono arrays → the model's input tensors (+ labels/meta).
 
     Runs the extractor the way the CLI's ``TransformersClassifier`` does for each family; keeps
-    only the inputs the model's ``forward`` accepts (Whisper takes no ``attention_mask``).
+    only the inputs the model's ``forward`` accepts (Whisper takes no ``attention_mask``). Track
+    metadata in the batch (FMA's title/artist/counts) reaches only extractors that read it
+    (``lstm_meta``'s); for every other model it is dropped here.
     """
 
     META_KEYS = ("track", "index")
@@ -158,19 +196,21 @@ class Featurizer:
         self.accepts = set(inspect.signature(model.forward).parameters)
         self.kind = type(feature_extractor).__name__
 
-    def features(self, audio: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+    def features(self, audio: Sequence[np.ndarray], metadata: Sequence[Any] | None = None) -> dict[str, torch.Tensor]:
         sr = self.fe.sampling_rate
         if self.kind == "WhisperFeatureExtractor":
             inputs = self.fe(list(audio), sampling_rate=sr, return_tensors="pt")
         elif self.kind == "Wav2Vec2FeatureExtractor":
             inputs = self.fe(list(audio), sampling_rate=sr, padding=True, return_tensors="pt")
+        elif metadata is not None and getattr(self.fe, "reads_metadata", False):
+            inputs = self.fe(list(audio), sampling_rate=sr, return_tensors="pt", metadata=list(metadata))
         else:
             inputs = self.fe(list(audio), sampling_rate=sr, return_tensors="pt")
         return {k: v for k, v in inputs.items() if k in self.accepts}
 
     def __call__(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = self.collate(items)
-        out = self.features(batch.pop("audio"))
+        out = self.features(batch.pop("audio"), batch.pop("metadata", None))
         out.update(batch)
         return out
 

@@ -120,6 +120,13 @@ def command_line(args: Sequence[str] | None = None, script: str = "finetune/trai
     return " ".join(["accelerate launch", script, *(shlex.quote(str(a)) for a in args)])
 
 
+def _our_families() -> tuple[str, ...]:
+    """Families whose model types only exist once ``genre_models.hf_models`` is imported."""
+    from genre_models.hf_models import MODEL_FAMILIES
+
+    return tuple(MODEL_FAMILIES)
+
+
 def model_card(info: dict[str, Any]) -> str:
     """README.md for the output folder / Hub repo: data, split, results, figures, command line."""
     m = info["metrics"]
@@ -177,7 +184,7 @@ def model_card(info: dict[str, Any]) -> str:
         "",
         "```python",
         *(["import genre_models.hf_models  # registers this model type (pip install genre-models)"]
-          if info["family"] in ("mel_cnn", "lstm", "crnn") else []),
+          if info["family"] in _our_families() else []),
         "from transformers import pipeline",
         f'pipe = pipeline("audio-classification", model="{info.get("repo_id") or "path/to/this/folder"}")',
         "```",

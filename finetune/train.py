@@ -124,15 +124,53 @@ def find_checkpoint(output_dir: Path, which: str) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 # saving
 # ---------------------------------------------------------------------------------------------
+def debug_kill(point: str, step: int) -> None:
+    """Testing only: ``GENRE_DEBUG_KILL_AT=<point>:<step>`` SIGKILLs the run here, half-way through a
+    save (points: ``checkpoint``, ``best``), like a preempted job: no cleanup, no flush."""
+    if os.environ.get("GENRE_DEBUG_KILL_AT") == f"{point}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the platform or filesystem cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished temp folder into place; an older folder of that name is removed only after."""
+    """Move a finished temp folder into place. An existing folder of that name is swapped out
+    atomically, so ``final`` (e.g. ``best``) exists and is complete at every instant; where that is
+    impossible it is renamed aside first (``.trash-*``, put back by :func:`_recover_leftovers`)."""
     if final.exists():
+        if _exchange(tmp, final):
+            shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
+            return
         trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
         os.replace(final, trash)
         os.replace(tmp, final)
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+def _recover_leftovers(folder: Path) -> None:
+    """After a run killed while saving: half-written ``.tmp-*`` folders are deleted; a ``.trash-X-*``
+    folder is put back as ``X`` if ``X`` is missing (killed between the two renames), else deleted."""
+    for leftover in sorted(folder.glob(".tmp-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for trash in sorted(folder.glob(".trash-*")):
+        original = folder / trash.name[len(".trash-"):].rsplit("-", 1)[0]
+        if not original.exists():
+            os.replace(trash, original)
+        else:
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def save_checkpoint(accelerator: Any, state: TrainState, root: Path, model: Any, feature_extractor: Any,
@@ -149,6 +187,7 @@ def save_checkpoint(accelerator: Any, state: TrainState, root: Path, model: Any,
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()  # every rank's random_states_<rank>.pkl is in before the rename
     if accelerator.is_main_process:
+        debug_kill("checkpoint", state.global_step)  # weights and optimizer written, no state file yet
         accelerator.unwrap_model(model).config.save_pretrained(tmp)
         feature_extractor.save_pretrained(tmp)
         state.save(tmp)
@@ -191,6 +230,7 @@ def save_model_folder(accelerator: Any, model: Any, feature_extractor: Any, fold
     feature_extractor.save_pretrained(tmp)
     if extra:
         reporting.write_json(tmp / "best.json", extra)
+        debug_kill("best", int(extra.get("step", -1)))  # the new best written beside the old one
     if merge:
         folder.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():
@@ -273,8 +313,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
                 shutil.rmtree(out / sub, ignore_errors=True)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        for leftover in list(out.glob(".tmp-*")) + list(ckpt_root.glob(".tmp-*")) + list(ckpt_root.glob(".trash-*")):
-            shutil.rmtree(leftover, ignore_errors=True)  # from a run killed while saving
+        for folder in (out, ckpt_root):
+            _recover_leftovers(folder)  # from a run killed while saving
     accelerator.wait_for_everyone()
     set_seed(train_args.seed)
 
@@ -296,10 +336,15 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
     logger.info("%s, split %r: %s tracks", data.dataset, data.split_name, counts)
     if not data.splits.get("train"):
         raise ValueError("no training tracks left after splitting and skipping unreadable files")
+    reads = getattr(model, "metadata_fields", ())  # lstm_meta: the track metadata its branches read
+    if reads and not any(t.metadata is not None and set(t.metadata.given()) & set(reads) for t in data.splits["train"]):
+        raise ValueError(f"--model {family} reads track metadata ({', '.join(reads)}) and no training track has any: "
+                         "it comes from --dataset fma_small/fma_medium's --fma_metadata tracks.csv (the official "
+                         "file has it); for audio alone use --meta_branches audio")
     if needs_fitting(fe):
         train = data.splits["train"]
         step = max(1, len(train) // NORMALIZATION_TRACKS)
-        fit_extractor(fe, (store.read(t) for t in train[::step]))
+        fit_extractor(fe, (store.read(t) for t in train[::step]), [t.metadata for t in train])
 
     chunk = int(round(data_args.chunk_seconds * sr)) if data_args.chunk_seconds else None
     if family == "whisper" and data_args.chunk_seconds and data_args.chunk_seconds < getattr(fe, "chunk_length", 30):
@@ -440,6 +485,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
             results[name] = score_tracks(model, featurizer, ds, train_args.per_device_eval_batch_size, accelerator,
                                          train_args.dataloader_num_workers, show, f"scoring {name}")
     metrics = build_metrics(family, data, state, results, window, data_args, len(train_ds))
+    if getattr(accelerator.unwrap_model(model).config, "branches", None):  # lstm_meta: which ablation
+        metrics["branches"] = list(accelerator.unwrap_model(model).config.branches)
     save_model_folder(accelerator, model, fe, out, merge=True)
     if main:
         write_report(out, family, model_args, data_args, train_args, data, state, results, metrics, lr,

@@ -16,6 +16,7 @@ _EXPORTS = {
     "AudioLoadError": "audio", "audio_info": "audio", "load_audio": "audio", "stream_audio": "audio",
     "FEATURE_NAMES": "features", "SAMPLE_RATE": "features", "extract_features": "features",
     "GTZAN_GENRES": "labels",
+    "MetadataRequiredError": "metadata", "TrackMetadata": "metadata",
     "Prediction": "prediction", "combine": "prediction", "predict": "prediction",
     "WindowClassifier": "registry", "load_model": "registry",
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ AudioSource = Union[str, os.PathLike, bytes]
 
 MIN_SECONDS = 1.0
 BLOCK_FRAMES = 1 << 16
+FFMPEG_IDLE_SECONDS = 60.0  # an ffmpeg child silent this long is taken as hung and killed
 SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm", ".aiff", ".aif")
 
 
@@ -158,25 +160,43 @@ def _blocks_soundfile(handle: sf.SoundFile) -> Iterator[np.ndarray]:
 
 
 def _blocks_ffmpeg(path: str, channels: int) -> Iterator[np.ndarray]:
+    """Decoded frames from an ffmpeg child. Its stderr goes to an anonymous temp file, not a pipe:
+    a damaged file can make ffmpeg log more than a pipe holds (64 KB), and a full stderr pipe that
+    nobody reads would block ffmpeg and this reader forever. A child that produces nothing for
+    ``FFMPEG_IDLE_SECONDS`` is killed."""
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioLoadError("unsupported", "This format needs ffmpeg, which is not installed (apt-get install ffmpeg).")
     cmd = [exe, "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0", "-vn", "-f", "f32le", "-acodec", "pcm_f32le", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    errlog = tempfile.TemporaryFile(prefix="genre-ffmpeg-")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, stdin=subprocess.DEVNULL)
     frame_bytes = 4 * channels
+    want = BLOCK_FRAMES * frame_bytes
     decoded_any = False
+    pending = b""
     try:
         assert proc.stdout is not None
+        fd = proc.stdout.fileno()
         while True:
-            data = proc.stdout.read(BLOCK_FRAMES * frame_bytes)
+            ready, _, _ = select.select([fd], [], [], FFMPEG_IDLE_SECONDS)
+            if not ready:
+                raise AudioLoadError("unsupported", "The decoder stopped responding on this file; it cannot be analysed.")
+            data = os.read(fd, want - len(pending))
             if not data:
                 break
-            usable = len(data) - len(data) % frame_bytes
-            if usable:
-                decoded_any = True
-                yield np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)
-        proc.wait(timeout=60)
-        err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            pending += data
+            if len(pending) < want:
+                continue
+            decoded_any = True
+            yield np.frombuffer(pending, dtype="<f4").reshape(-1, channels)
+            pending = b""
+        usable = len(pending) - len(pending) % frame_bytes
+        if usable:
+            decoded_any = True
+            yield np.frombuffer(pending[:usable], dtype="<f4").reshape(-1, channels)
+        proc.wait(timeout=FFMPEG_IDLE_SECONDS)
+        errlog.seek(0)
+        err = errlog.read()[-4096:].decode(errors="replace").strip()
         if proc.returncode != 0:
             if not decoded_any:
                 raise AudioLoadError("unsupported", f"The audio could not be decoded ({err.splitlines()[-1] if err else 'ffmpeg failed'}).")
@@ -185,9 +205,9 @@ def _blocks_ffmpeg(path: str, channels: int) -> Iterator[np.ndarray]:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        errlog.close()
 
 
 def stream_audio(

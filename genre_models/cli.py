@@ -16,6 +16,7 @@ import numpy as np
 from .audio import AudioLoadError, check_duration, stream_audio
 from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
 from .ensemble import Ensemble
+from .metadata import MetadataRequiredError, TrackMetadata, metadata_for_file, read_metadata_csv
 from .space import add_parser as add_space_parser, run_space
 from .windows import iter_windows
 
@@ -27,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="genre and per-genre probabilities, one row per file")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--model", action="append", default=None, metavar="DIR_OR_HUB_ID",
-                   help="model folder or Hub id; repeat to ensemble (default: the embedded GTZAN features model)")
+                   help="model folder or Hub id; repeat to ensemble (default: the shipped ensemble of the GTZAN "
+                        "features model and the musicnn genre model)")
     p.add_argument("--ensemble", type=Path, default=None, metavar="ENSEMBLE_JSON",
                    help="an ensemble.json (models with weights and temperatures, e.g. from finetune/ensemble.py); "
                         "--model adds to it")
@@ -35,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--windows-csv", type=Path, help="write per-window probabilities (path,start,end,...) here")
     p.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the model's window)")
     p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    meta = p.add_argument_group("track metadata", "for models that read it (lstm_meta); other models ignore it. "
+                                "A metadata model given none of its fields is left out, with a message.")
+    meta.add_argument("--title", help="track title (applies to every file)")
+    meta.add_argument("--artist", help="artist name (applies to every file)")
+    for count in ("listens", "comments", "favorites"):
+        meta.add_argument(f"--{count}", type=float, default=None, help=f"the track's {count} (applies to every file)")
+    meta.add_argument("--metadata-csv", type=Path, default=None,
+                      help="per-file metadata: a CSV with a path column and any of title,artist,listens,comments,"
+                           "favorites; a file's row replaces the flags above")
 
     f = sub.add_parser("features", help="the 57 GTZAN feature columns, one row per file (or per window)")
     f.add_argument("files", nargs="+", type=Path)
@@ -69,9 +80,11 @@ def run_predict(args: argparse.Namespace) -> int:
     ensemble = Ensemble.from_file(args.ensemble, strict=True) if args.ensemble else None
     extra = Ensemble.load(args.model, strict=True) if args.model else None
     if ensemble is None:
-        ensemble = extra or Ensemble.load([])
+        ensemble = extra or Ensemble.default()
     elif extra is not None:
         ensemble.members.extend(extra.members)
+    for problem in ensemble.problems:  # only the default ensemble is lenient; named models are strict
+        print(f"warning: {problem}", file=sys.stderr)
     groups = ensemble.groups()
     headers = [["path", "genre", *group[0].model.labels] for group in groups]
     rows: list[list[list[str]]] = [[] for _ in groups]
@@ -82,13 +95,19 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         print(",".join(headers[0]))
     failed = 0
+    shared = TrackMetadata(args.title, args.artist, args.listens, args.comments, args.favorites)
+    per_file = read_metadata_csv(args.metadata_csv) if args.metadata_csv else {}
     for path in args.files:
+        metadata = metadata_for_file(path, per_file) or shared
         try:
-            answers = ensemble.predict(path, hop_seconds=args.hop, max_seconds=args.max_seconds)
-        except AudioLoadError as err:
+            answers = ensemble.predict(path, hop_seconds=args.hop, max_seconds=args.max_seconds,
+                                       metadata=metadata if metadata.given() else None)
+        except (AudioLoadError, MetadataRequiredError) as err:  # no model could answer this file
             _fail(path, err)
             failed += 1
             continue
+        for problem in answers[0].problems:  # e.g. a metadata model left out for this file
+            print(f"{path}: {problem}", file=sys.stderr)
         for k, pred in enumerate(answers):
             row = [str(path), pred.genre, *(f"{p:.6f}" for p in pred.probs)]
             rows[k].append(row)

@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .metadata import MetadataRequiredError, TrackMetadata, as_metadata, check_metadata
 from .prediction import Prediction, combine, predict
 from .registry import WindowClassifier, load_model
 from .windows import Window
+
+
+# The shipped default ensemble (the features model and the musicnn genre model, with weights and
+# temperatures learned by cross-fitting; see its "fitted_on"); what the app and the CLI use when
+# nothing else is configured.
+DEFAULT_ENSEMBLE_FILE = Path(__file__).resolve().parent / "pretrained" / "ensemble.json"
+
+
+MAX_PARALLEL_MEMBERS = 4  # members scored at once per call (each decodes and scores on its own)
 
 
 @dataclass
@@ -26,6 +37,7 @@ class Member:
     model: WindowClassifier
     weight: float = 1.0
     temperature: float = 1.0
+    max_windows: int | None = None  # spread at most this many windows over a long song (costly models)
 
 
 @dataclass
@@ -35,7 +47,8 @@ class Ensemble:
 
     @classmethod
     def load(cls, specs: Sequence[str | dict] | None = None, *, strict: bool = False) -> "Ensemble":
-        """Load each spec (a path/Hub id, or ``{"model": ..., "weight": ..., "temperature": ...}``).
+        """Load each spec (a path/Hub id, or ``{"model": ..., "weight": ..., "temperature": ...,
+        "max_windows": ...}``).
 
         The app passes ``strict=False``: a model that cannot be loaded is reported and left out. The
         CLI passes ``strict=True``: a model the user named explicitly must load, or it is an error.
@@ -45,8 +58,10 @@ class Ensemble:
             entry = {"model": spec} if isinstance(spec, (str, os.PathLike)) else dict(spec)
             name = str(entry.get("model", ""))
             try:
+                max_windows = entry.get("max_windows")
                 members.append(Member(load_model(name), float(entry.get("weight", 1.0)),
-                                      float(entry.get("temperature", 1.0))))
+                                      float(entry.get("temperature", 1.0)),
+                                      int(max_windows) if max_windows else None))
             except Exception as err:  # a broken or unreachable model must not take the rest down
                 if strict:
                     raise ValueError(f"model {name!r} could not be loaded: {err}") from err
@@ -56,12 +71,19 @@ class Ensemble:
         return cls(members, problems)
 
     @classmethod
+    def default(cls) -> "Ensemble":
+        """The shipped default ensemble (:data:`DEFAULT_ENSEMBLE_FILE`); a member that cannot be
+        loaded (e.g. without torch) is reported and the rest answer, down to the features model."""
+        return cls.from_file(DEFAULT_ENSEMBLE_FILE)
+
+    @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> "Ensemble":
         """``GENRE_ENSEMBLE`` (an ensemble.json) or ``GENRE_MODELS`` (comma-separated), else the default."""
         env = dict(os.environ if env is None else env)
         if env.get("GENRE_ENSEMBLE"):
             return cls.from_file(env["GENRE_ENSEMBLE"])
-        return cls.load([s.strip() for s in env.get("GENRE_MODELS", "").split(",") if s.strip()])
+        names = [s.strip() for s in env.get("GENRE_MODELS", "").split(",") if s.strip()]
+        return cls.load(names) if names else cls.default()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, strict: bool = False) -> "Ensemble":
@@ -92,17 +114,60 @@ class Ensemble:
         return list(out.values())
 
     def predict(self, source, *, max_seconds: float | None = None, hop_seconds: float | None = None,
-                on_window: Callable[[Window], None] | None = None) -> list[Prediction]:
-        """One combined :class:`Prediction` per label-set group (each keeps its members' answers)."""
+                on_window: Callable[[Window], None] | None = None,
+                metadata: TrackMetadata | Mapping | None = None) -> list[Prediction]:
+        """One combined :class:`Prediction` per label-set group (each keeps its members' answers).
+
+        ``metadata`` (title, artist, listens, comments, favorites) reaches the models that read it.
+        Such a model given none of its fields is left out of this answer, and says so in the first
+        answer's ``problems`` (per call: the ensemble is shared by concurrent app users); when no
+        model is left at all, :class:`~genre_models.metadata.MetadataRequiredError` is raised.
+        """
+        metadata = as_metadata(metadata)
+        groups = self.groups()
+        # the caller's spectrogram needs one pass only: the first member that can answer sees the windows
+        seer = self.first_usable(metadata) if on_window is not None else None
+
+        def run(m: Member) -> Prediction | str:
+            try:
+                return predict(source, m.model, hop_seconds=hop_seconds, max_seconds=max_seconds,
+                               on_window=on_window if m is seer else None, metadata=metadata,
+                               max_windows=m.max_windows)
+            except MetadataRequiredError as err:  # raised before any audio is read
+                return f"{err}; it is left out"
+
+        members = [m for group in groups for m in group]
+        if len(members) == 1:
+            results = [run(members[0])]
+        else:  # members run side by side: numpy feature code and torch models keep both cores busy
+            with ThreadPoolExecutor(max_workers=min(len(members), MAX_PARALLEL_MEMBERS)) as pool:
+                futures = [pool.submit(run, m) for m in members]
+            results = [f.result() for f in futures]  # bad input: the first member's AudioLoadError
+        by_member = {id(m): r for m, r in zip(members, results)}
         answers = []
-        for group in self.groups():
-            preds = []
-            for m in group:
-                pred = predict(source, m.model, hop_seconds=hop_seconds, max_seconds=max_seconds, on_window=on_window)
-                on_window = None  # the caller's spectrogram needs one pass only
-                preds.append(_with_temperature(pred, m.temperature))
-            answers.append(combine(preds, [m.weight for m in group]))
+        left_out = [r for r in results if isinstance(r, str)]
+        for group in groups:
+            done = [(m, by_member[id(m)]) for m in group if not isinstance(by_member[id(m)], str)]
+            if done:
+                answers.append(combine([_with_temperature(p, m.temperature) for m, p in done],
+                                       [m.weight for m, _ in done]))
+        if not answers:
+            raise MetadataRequiredError(" ".join(left_out))
+        answers[0].problems = left_out + answers[0].problems
         return answers
+
+    def first_usable(self, metadata: TrackMetadata | Mapping | None = None) -> Member:
+        """The member that will see the windows first for this metadata (the app's spectrogram
+        is drawn at its sampling rate); the first member when none can answer."""
+        metadata = as_metadata(metadata)
+        for group in self.groups():
+            for m in group:
+                try:
+                    check_metadata(m.model.name, getattr(m.model, "metadata_fields", ()), metadata)
+                except MetadataRequiredError:
+                    continue
+                return m
+        return self.groups()[0][0]
 
 
 def _with_temperature(pred: Prediction, temperature: float) -> Prediction:
@@ -117,4 +182,4 @@ def _with_temperature(pred: Prediction, temperature: float) -> Prediction:
 
     window_probs = scale(pred.window_probs)
     return Prediction(pred.labels, window_probs.mean(axis=0), pred.window_spans, window_probs,
-                      pred.duration, pred.model)
+                      pred.duration, pred.model, problems=list(pred.problems))

@@ -41,6 +41,7 @@ SAMPLE_RATE: int = 22050
 N_FFT: int = 2048
 HOP_LENGTH: int = 512
 N_MFCC: int = 20
+N_MELS: int = 128  # librosa.feature.melspectrogram's default, as the table used
 HPSS_KERNEL: int = 31  # librosa.decompose.hpss default kernel_size
 PAD_MODE: str = "reflect"  # librosa < 0.10 default for centred frames (see module docstring)
 
@@ -61,10 +62,48 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-@lru_cache(maxsize=4)
-def _mel_basis(sr: int) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
     """Mel filter bank of librosa.feature.melspectrogram's defaults (128 Slaney bands); cached."""
-    return librosa.filters.mel(sr=sr, n_fft=N_FFT)
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+
+
+def _stft(y: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """The one complex STFT every spectral column is computed from (reflect-padded, see above)."""
+    return librosa.stft(y, n_fft=n_fft, hop_length=hop_length, pad_mode=PAD_MODE)
+
+
+def _log_mel(power: np.ndarray, sr: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """Mel power in dB as melspectrogram + power_to_db made it (ref 1.0, top_db 80)."""
+    return librosa.power_to_db(_mel_basis(sr, n_fft, n_mels) @ power)
+
+
+def _mfcc(log_mel: np.ndarray, n_mfcc: int = N_MFCC) -> np.ndarray:
+    """``(n_mfcc, frames)``: DCT-II (ortho) of the log-mel frames, librosa's default."""
+    return librosa.feature.mfcc(S=log_mel, n_mfcc=n_mfcc)
+
+
+def mfcc_frames(
+    y: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    n_mels: int = N_MELS,
+    n_mfcc: int = N_MFCC,
+) -> np.ndarray:
+    """``(n_mfcc, frames)`` MFCCs computed exactly as the table's ``mfccN_*`` columns are.
+
+    Runs the same three steps as :func:`extract_features` (``_stft`` → ``_log_mel`` → ``_mfcc``), so
+    with the defaults at 22 050 Hz the frame means are the table's ``mfccN_mean`` values; other
+    rates/sizes are for small test models. ``y``: mono float audio of at least ``n_fft`` samples.
+    """
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size < n_fft:
+        raise ValueError(f"expected mono audio of at least {n_fft} samples, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("audio contains NaN or infinite samples")
+    power = np.abs(_stft(y, n_fft, hop_length)) ** 2
+    return _mfcc(_log_mel(power, sr, n_fft, n_mels), n_mfcc)
 
 
 def _check_audio(y: np.ndarray, sr: int) -> np.ndarray:
@@ -129,7 +168,7 @@ def extract_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     ``y``: mono float audio at 22 050 Hz (at least ``N_FFT`` samples). Silence gives finite values.
     """
     y = _check_audio(y, sr)
-    stft = librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, pad_mode=PAD_MODE)
+    stft = _stft(y)
     mag = np.abs(stft)
     power = mag**2
 
@@ -146,11 +185,11 @@ def extract_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         *_hpss_waveforms(stft, y.size),
     )
 
-    log_mel = librosa.power_to_db(_mel_basis(sr) @ power)
+    log_mel = _log_mel(power, sr)
     # Median-aggregated onset envelope, as librosa.beat.beat_track uses (see module docstring).
     onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=HOP_LENGTH, aggregate=np.median)
     tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0]
-    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
+    mfcc = _mfcc(log_mel)
 
     values: list[float] = []
     for series in framewise:

@@ -5,12 +5,14 @@ because the app draws them as a timeline of the genre along the song.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .audio import AudioSource, check_duration, stream_audio
+from .audio import AudioLoadError, AudioSource, audio_info, check_duration, stream_audio
+from .metadata import TrackMetadata, as_metadata, check_metadata
 from .registry import WindowClassifier
 from .windows import Window, iter_windows
 
@@ -28,6 +30,7 @@ class Prediction:
     duration: float  # seconds of audio analysed
     model: str = ""
     members: list["Prediction"] = field(default_factory=list)  # per-model answers, for an ensemble
+    problems: list[str] = field(default_factory=list)  # models left out of / limited in this answer, for people
 
     @property
     def genre(self) -> str:
@@ -45,14 +48,18 @@ def predict_windows(
     model: WindowClassifier,
     windows: Iterable[Window],
     on_window: Callable[[Window], None] | None = None,
+    metadata: TrackMetadata | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Score an iterable of windows in small batches; returns spans (samples), probs, samples seen."""
+    """Score an iterable of windows in small batches; returns spans (samples), probs, samples seen.
+
+    ``metadata`` goes to models that read it (``metadata_fields``) and to no other."""
     spans, probs, batch = [], [], []
     end = 0
+    extra = {"metadata": metadata} if getattr(model, "metadata_fields", ()) else {}
 
     def flush() -> None:
         if batch:
-            probs.append(np.asarray(model.predict_windows([w.samples for w in batch]), dtype=np.float64))
+            probs.append(np.asarray(model.predict_windows([w.samples for w in batch], **extra), dtype=np.float64))
             batch.clear()
 
     for win in windows:
@@ -82,19 +89,33 @@ def predict(
     hop_seconds: float | None = None,
     max_seconds: float | None = None,
     on_window: Callable[[Window], None] | None = None,
+    metadata: TrackMetadata | Mapping[str, Any] | None = None,
+    max_windows: int | None = None,
 ) -> Prediction:
     """Score the whole track window by window (hop defaults to the window: no overlap).
 
+    ``max_windows`` bounds the work of a costly model on a long song: when no hop is given and the
+    header says the track holds more windows than that, the hop grows so that ``max_windows``
+    windows are spread evenly from the start to the end (the timeline gets sparser, never shorter).
+
     ``on_window`` sees each window as it is scored (the app builds its spectrogram from them, so
     the file is decoded once). Raises :class:`~genre_models.audio.AudioLoadError` for bad input.
+    ``metadata`` (title, artist, listens, comments, favorites) is for models that read it; such a
+    model given none of its fields raises :class:`~genre_models.metadata.MetadataRequiredError`
+    before any audio is decoded.
     """
+    metadata = as_metadata(metadata)
+    unknown = check_metadata(model.name, getattr(model, "metadata_fields", ()), metadata)
     sr = model.sample_rate
     window = int(round(model.window_seconds * sr))
+    if hop_seconds is None and max_windows:
+        hop_seconds = spread_hop(source, model.window_seconds, max_windows)
     hop = int(round((hop_seconds or model.window_seconds) * sr))
     blocks = stream_audio(source, sr, max_seconds=max_seconds)
     windows = _refuse_too_short(iter_windows(blocks, window, hop), window, sr)
-    spans, probs, n = predict_windows(model, windows, on_window)
+    spans, probs, n = predict_windows(model, windows, on_window, metadata)
     check_duration(n, sr)
+    notes = [f"model `{model.name}` was not given {', '.join(unknown)}; it treats them as unknown"] if unknown else []
     return Prediction(
         labels=list(model.labels),
         probs=probs.mean(axis=0),
@@ -102,7 +123,22 @@ def predict(
         window_probs=probs,
         duration=n / sr,
         model=model.name,
+        problems=notes,
     )
+
+
+def spread_hop(source: AudioSource, window_seconds: float, max_windows: int) -> float | None:
+    """The hop that spreads ``max_windows`` windows over the track (None: the window itself is
+    fine, or the header does not tell the duration and decoding will say what is wrong)."""
+    if max_windows < 2:
+        raise ValueError("max_windows must be at least 2")
+    try:
+        duration = audio_info(source).duration
+    except AudioLoadError:
+        return None
+    if not duration or duration <= window_seconds * max_windows:
+        return None
+    return (duration - window_seconds) / (max_windows - 1)
 
 
 def combine(predictions: Sequence[Prediction], weights: Sequence[float] | None = None) -> Prediction:
@@ -129,4 +165,5 @@ def combine(predictions: Sequence[Prediction], weights: Sequence[float] | None =
         duration=max(p.duration for p in predictions),
         model="ensemble of " + ", ".join(p.model for p in predictions),
         members=list(predictions),
+        problems=[q for p in predictions for q in p.problems],
     )

@@ -15,9 +15,10 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .features import SAMPLE_RATE, extract_features
+from .metadata import TrackMetadata, check_metadata
 from .features_model import DEFAULT_MODEL_DIR, FeaturesModel
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$", re.ASCII)  # owner/name, nothing else
 
 
 class WindowClassifier(Protocol):
@@ -29,7 +30,11 @@ class WindowClassifier(Protocol):
     window_seconds: float
 
     def predict_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """``(len(windows), len(labels))`` probabilities, rows summing to 1."""
+        """``(len(windows), len(labels))`` probabilities, rows summing to 1.
+
+        A model that also reads track metadata has a non-empty ``metadata_fields`` attribute and
+        accepts ``predict_windows(windows, metadata=TrackMetadata(...))``; prediction checks it.
+        """
         ...
 
 
@@ -65,6 +70,8 @@ class TransformersClassifier:
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(where)
         self.model = AutoModelForAudioClassification.from_pretrained(where, use_safetensors=True).eval()
         self.name = name
+        # track metadata the model reads (lstm_meta's stats/names branches); empty for audio-only models
+        self.metadata_fields: tuple[str, ...] = tuple(getattr(self.model, "metadata_fields", ()))
         id2label = self.model.config.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]
         self.sample_rate = int(self.feature_extractor.sampling_rate)
@@ -75,8 +82,14 @@ class TransformersClassifier:
             or 10.0
         )
 
-    def predict_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        inputs = self.feature_extractor(list(windows), sampling_rate=self.sample_rate, return_tensors="pt")
+    def predict_windows(self, windows: Sequence[np.ndarray], metadata: TrackMetadata | None = None) -> np.ndarray:
+        """Probabilities per window; ``metadata`` (the track's, shared by all its windows) is used by
+        metadata models only, which raise :class:`~genre_models.metadata.MetadataRequiredError` without it."""
+        extra = {}
+        if self.metadata_fields:
+            check_metadata(self.name, self.metadata_fields, metadata)
+            extra["metadata"] = metadata
+        inputs = self.feature_extractor(list(windows), sampling_rate=self.sample_rate, return_tensors="pt", **extra)
         with self._torch.inference_mode():
             logits = self.model(**inputs).logits
         return self._torch.softmax(logits.float(), dim=-1).numpy().astype(np.float64)
@@ -84,6 +97,8 @@ class TransformersClassifier:
 
 def _read_config(name_or_path: str | os.PathLike) -> tuple[dict, str]:
     """``config.json`` of a local folder or, failing that, of a Hub repo (validated id)."""
+    if not str(name_or_path).strip():
+        raise ValueError("empty model name: give a model folder or a Hugging Face Hub id (owner/name)")
     path = Path(name_or_path)
     if path.is_dir():
         cfg = path / "config.json"

@@ -75,8 +75,12 @@ def _readme(hub_ids: Sequence[str], local: Sequence[str], title: str, source_url
             include_default: bool) -> str:
     used = [f"- [`{h}`](https://huggingface.co/{h})" for h in hub_ids]
     used += [f"- `{m}` (shipped in this Space)" for m in local]
-    used.append(f"- `{DEFAULT_MODEL_REL}`: the embedded GTZAN features model"
-                + ("" if include_default else " (only the fallback when nothing else loads)"))
+    if include_default:
+        used.append("- the shipped default ensemble: `genre_models/pretrained/gtzan-features` (GTZAN features "
+                    "model) and `genre_models/pretrained/gtzan-musicnn` (musicnn genre model)")
+    else:
+        used.append(f"- `{DEFAULT_MODEL_REL}`: the embedded GTZAN features model (only the fallback when "
+                    "nothing else loads)")
     source = (f"Source code, training scripts and evaluation: <{source_url}>." if source_url else
               "Built with `python -m genre_models space` from the genre_models project.")
     return (f"{_front_matter(hub_ids, title)}\n\n# {title}\n\n"
@@ -85,22 +89,57 @@ def _readme(hub_ids: Sequence[str], local: Sequence[str], title: str, source_url
             f"Models (listed in `ensemble.json`):\n\n" + "\n".join(used) + f"\n\n{source}\n")
 
 
-def build_space(out: str | Path, models: Sequence[str] | None = None, *, include_default: bool = True,
+def default_entries() -> list[str | dict]:
+    """The shipped default ensemble, its folders relative to the Space root (the package ships in it)."""
+    from .ensemble import DEFAULT_ENSEMBLE_FILE
+
+    base = DEFAULT_ENSEMBLE_FILE.parent.relative_to(PACKAGE_DIR.parent).as_posix()
+    entries = json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]
+    return [{**e, "model": f"{base}/{e['model']}"} if isinstance(e, dict) else f"{base}/{e}" for e in entries]
+
+
+def read_ensemble_specs(path: str | Path) -> list[dict]:
+    """The entries of an ``ensemble.json`` (e.g. from ``finetune/ensemble.py``) as dicts, with local
+    folders resolved against the file, so their weights and temperatures travel into the Space."""
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"ensemble file {str(path)!r} could not be read: {err}") from err
+    specs = []
+    for entry in entries:
+        spec = {"model": entry} if isinstance(entry, str) else dict(entry)
+        local = path.parent / str(spec.get("model", ""))
+        if not Path(str(spec.get("model", ""))).is_absolute() and local.is_dir():
+            spec["model"] = str(local)
+        specs.append(spec)
+    return specs
+
+
+def build_space(out: str | Path, models: Sequence[str | dict] | None = None, *, include_default: bool = True,
                 title: str = "Music Genre Classifier", source_url: str | None = None,
                 overwrite: bool = False, repo_root: str | Path = REPO_ROOT) -> SpaceBuild:
-    """Write the Space folder ``out`` and return what went into it."""
+    """Write the Space folder ``out`` and return what went into it.
+
+    ``models`` are folders / Hub ids, or ``{"model": ..., "weight": ..., "temperature": ...}``
+    entries whose weight and temperature are kept in the Space's ``ensemble.json``.
+    """
     root, out = Path(repo_root), Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ValueError(f"{out} exists and is not empty (pass --overwrite to replace it)")
         shutil.rmtree(out)
     # sort the models out before writing anything
-    local, hub_ids = [], []
-    for m in models or []:
+    local, hub_ids, extras = [], [], {}
+    for spec in models or []:
+        spec = {"model": spec} if isinstance(spec, (str, Path)) else dict(spec)
+        m = str(spec.pop("model", ""))
         if Path(m).is_dir():
             local.append(Path(m))
+            extras[("local", len(local) - 1)] = spec
         elif HUB_ID.match(m):
             hub_ids.append(m)
+            extras[("hub", m)] = spec
         else:
             raise ValueError(f"model {m!r} is neither a local folder nor a Hub id (owner/name)")
     build = SpaceBuild(out, [], hub_ids)
@@ -119,7 +158,7 @@ def build_space(out: str | Path, models: Sequence[str] | None = None, *, include
             shutil.copyfile(p, out / "examples" / p.name)
 
     if include_default:
-        build.models.append(DEFAULT_MODEL_REL)
+        build.models += [e["model"] if isinstance(e, dict) else e for e in default_entries()]
     used_names: set[str] = set()
     local_rel = []
     for src, files in checkpoints:
@@ -133,7 +172,11 @@ def build_space(out: str | Path, models: Sequence[str] | None = None, *, include
             shutil.copyfile(f, out / "models" / name / f.name)
         local_rel.append(f"models/{name}")
     build.models += local_rel + hub_ids
-    (out / "ensemble.json").write_text(json.dumps({"models": build.models}, indent=2) + "\n")
+    entries: list[str | dict] = default_entries() if include_default else []
+    entries += [{"model": rel, **extras[("local", i)]} if extras[("local", i)] else rel
+                for i, rel in enumerate(local_rel)]
+    entries += [{"model": h, **extras[("hub", h)]} if extras[("hub", h)] else h for h in hub_ids]
+    (out / "ensemble.json").write_text(json.dumps({"models": entries}, indent=2) + "\n")
     (out / "README.md").write_text(_readme(hub_ids, local_rel, title, source_url, include_default), encoding="utf-8")
     return build
 
@@ -155,6 +198,9 @@ def add_parser(sub) -> None:
     s.add_argument("--out", type=Path, required=True, help="folder to write the Space into")
     s.add_argument("--model", action="append", default=None, metavar="DIR_OR_HUB_ID",
                    help="checkpoint folder (copied) or Hub id (referenced); repeat for an ensemble")
+    s.add_argument("--ensemble", type=Path, default=None, metavar="ENSEMBLE_JSON",
+                   help="take the models, weights and temperatures from this ensemble.json (e.g. written by "
+                        "finetune/ensemble.py); the default model is then added only if the file lists it")
     s.add_argument("--no-default", action="store_true",
                    help="leave the embedded default model out of ensemble.json (it still ships as the fallback)")
     s.add_argument("--source-url", default=None, help="link back to the source repository in the README")
@@ -166,9 +212,11 @@ def add_parser(sub) -> None:
 def run_space(args) -> int:
     if args.push and not HUB_ID.match(args.push):
         raise ValueError(f"--push wants OWNER/SPACE, got {args.push!r}")
-    if args.no_default and not args.model:
+    specs: list[str | dict] = read_ensemble_specs(args.ensemble) if args.ensemble else []
+    specs += args.model or []
+    if args.no_default and not specs:
         raise ValueError("--no-default needs at least one --model")
-    build = build_space(args.out, args.model, include_default=not args.no_default,
+    build = build_space(args.out, specs, include_default=not (args.no_default or args.ensemble),
                         source_url=args.source_url, overwrite=args.overwrite)
     for line in build.skipped:
         print(line, file=sys.stderr)

@@ -46,6 +46,12 @@ def test_classify_an_example(client):
     assert label["label"] in summary and "window" in summary
     # the configured model does not exist: the app says so and answers with the default model
     assert "missing-model" in summary and "left out" in summary
+    # beside the genre: the top 5 of musicnn's 50 Million Song Dataset tags (the shipped msd-musicnn)
+    from genre_models.hf_models.musicnn import MSD_TAGS
+
+    tags_line = next(line for line in summary.splitlines() if line.startswith("**Tags**"))
+    shown = [part.rsplit(" ", 1)[0] for part in tags_line.split(": ", 1)[1].split(", ")]
+    assert len(shown) == 5 and set(shown) <= set(MSD_TAGS)
     from PIL import Image
 
     with Image.open(image) as im:  # the spectrogram is a real picture

@@ -35,9 +35,12 @@ def songs(tmp_path_factory) -> dict[str, Path]:
     return {"long": d / "long song.wav", "short": d / "short.mp3", "broken": d / "broken.mp3"}
 
 
+FEATURES = REPO / "genre_models" / "pretrained" / "gtzan-features"
+
+
 def test_predict_rows_and_csv(songs, tmp_path):
     out, windows = tmp_path / "pred.csv", tmp_path / "windows.csv"
-    res = run("predict", songs["long"], songs["short"], "--csv", out, "--windows-csv", windows)
+    res = run("predict", songs["long"], songs["short"], "--model", FEATURES, "--csv", out, "--windows-csv", windows)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["path", "genre", *GTZAN_GENRES]
@@ -55,6 +58,22 @@ def test_predict_rows_and_csv(songs, tmp_path):
     # the track answer is the mean of its windows
     mean = np.mean([[float(r[g]) for g in GTZAN_GENRES] for r in long_windows], axis=0)
     np.testing.assert_allclose(mean, [float(rows[0][g]) for g in GTZAN_GENRES], atol=2e-6)
+
+
+def test_default_is_the_shipped_ensemble(songs, tmp_path):
+    """No --model: the features model and the musicnn genre model, both in the per-window CSV."""
+    out, windows = tmp_path / "pred.csv", tmp_path / "windows.csv"
+    res = run("predict", songs["long"], "--csv", out, "--windows-csv", windows)
+    assert res.returncode == 0, res.stderr
+    [row] = list(csv.DictReader(out.open()))
+    assert abs(sum(float(row[g]) for g in GTZAN_GENRES) - 1) < 1e-4
+    per_model = {}
+    for r in csv.DictReader(windows.open()):
+        per_model.setdefault(r["model"], []).append((float(r["start"]), float(r["end"])))
+    assert per_model["gtzan-features"] == [(0, 30), (30, 60), (40, 70)]
+    # musicnn's 3-s windows: at most 20, spread from the start to the end of the 70-s song
+    spans = per_model["gtzan-musicnn"]
+    assert len(spans) == 20 and spans[0] == (0, 3) and spans[-1] == (67, 70)
 
 
 def test_bad_file_is_reported_and_the_rest_still_run(songs, tmp_path):
@@ -119,7 +138,7 @@ def test_ensemble_file_weights_are_used(songs, tmp_path):
     import json
 
     plain = tmp_path / "plain.csv"
-    assert run("predict", songs["short"], "--csv", plain).returncode == 0
+    assert run("predict", songs["short"], "--model", FEATURES, "--csv", plain).returncode == 0
     cfg = tmp_path / "ensemble.json"
     cfg.write_text(json.dumps({"models": [{"model": str(REPO / "genre_models/pretrained/gtzan-features"),
                                            "weight": 1.0, "temperature": 4.0}]}))

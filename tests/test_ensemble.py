@@ -38,8 +38,26 @@ def fma_like_model(tmp_path_factory):
 
 
 def test_default_when_nothing_configured():
+    """The shipped default: the features model and the musicnn genre model, weighted as learned."""
+    from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE
+
     ens = Ensemble.from_environment({})
-    assert len(ens.members) == 1 and ens.members[0].model.labels == list(GTZAN_GENRES) and ens.problems == []
+    assert ens.problems == [] and [m.model.name for m in ens.members] == ["gtzan-features", "gtzan-musicnn"]
+    assert all(m.model.labels == list(GTZAN_GENRES) for m in ens.members) and len(ens.groups()) == 1
+    shipped = json.loads(DEFAULT_ENSEMBLE_FILE.read_text())
+    assert [(m.weight, m.temperature) for m in ens.members] == [(e["weight"], e["temperature"]) for e in shipped["models"]]
+    assert ens.members[1].max_windows == 20 and "command" in shipped["fitted_on"]
+
+
+def test_default_falls_back_to_the_features_model(tmp_path, monkeypatch):
+    """A default member that cannot load (e.g. a trimmed install) is named; the rest still answer."""
+    import genre_models.ensemble as ensemble
+
+    cfg = tmp_path / "ensemble.json"
+    cfg.write_text(json.dumps({"models": [str(DEFAULT_MODEL_DIR), str(tmp_path / "gone-musicnn")]}))
+    monkeypatch.setattr(ensemble, "DEFAULT_ENSEMBLE_FILE", cfg)
+    ens = Ensemble.from_environment({})
+    assert [m.model.name for m in ens.members] == ["gtzan-features"] and "gone-musicnn" in ens.problems[0]
 
 
 def test_broken_models_are_reported_and_left_out(tmp_path):

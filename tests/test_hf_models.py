@@ -4,6 +4,7 @@ Everything is tiny (8 kHz audio, 16 bins, a few channels) so the file runs in se
 """
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -16,6 +17,8 @@ from genre_models.hf_models import (  # noqa: E402
     MODEL_FAMILIES,
     LogMelFeatureExtractor,
     MFCCFeatureExtractor,
+    MFCCMeanFeatureExtractor,
+    WaveformFeatureExtractor,
     build_model,
     count_parameters,
 )
@@ -27,6 +30,13 @@ TINY = {
     "mel_cnn": dict(n_mels=16, channels=(4, 8), freq_bins_out=2, dropout=0.0),
     "lstm": dict(n_mfcc=8, delta_order=1, hidden_size=8, num_layers=1, dropout=0.0),
     "crnn": dict(n_mels=16, channels=(4, 8), time_pools=(2, 1), freq_bins_out=2, hidden_size=8, dropout=0.0),
+    # its audio-only ablation: these tests feed audio alone (the pipeline cannot pass metadata); the
+    # metadata branches are tested in test_lstm_meta.py
+    "lstm_meta": dict(n_mfcc=8, hidden_size=8, num_layers=1, head_hidden=(8,), dropout=0.0, branches=["audio"]),
+    "wavenet": dict(target_sampling_rate=SR, stack_channels=(4, 8), stack_layers=(2, 3), head_channels=8, dropout=0.0),
+    "cnn1d": dict(n_mfcc=8, channels=(4, 8), kernel_size=3, time_bins_out=2, hidden_size=8, dropout=0.0,
+                  head_dropout=0.0),
+    "dnn": dict(n_mfcc=8, n_mels=16, hidden_sizes=(16, 8), dropout=0.0),
 }
 LABELS = ["low", "high"]
 
@@ -58,9 +68,14 @@ def tone_dataset(n_per_class: int = 8, seed: int = 0) -> tuple[list[np.ndarray],
     return clips, labels
 
 
+def tiny_fe_kwargs(extractor_cls: type) -> dict:
+    """The TINY_FE options an extractor takes (a waveform has no n_fft or hop)."""
+    return {k: v for k, v in TINY_FE.items() if k in inspect.signature(extractor_cls.__init__).parameters}
+
+
 def tiny(family: str, **extra):
     torch.manual_seed(0)
-    return build_model(family, LABELS, **{**TINY_FE, **TINY[family], **extra})
+    return build_model(family, LABELS, **{**tiny_fe_kwargs(MODEL_FAMILIES[family][2]), **TINY[family], **extra})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,9 +107,10 @@ def test_inputs_accepted_like_whisper():
         fe(np.zeros(0, dtype=np.float32), sampling_rate=SR)
 
 
-@pytest.mark.parametrize("cls", [LogMelFeatureExtractor, MFCCFeatureExtractor])
+@pytest.mark.parametrize("cls", [LogMelFeatureExtractor, MFCCFeatureExtractor, WaveformFeatureExtractor,
+                                 MFCCMeanFeatureExtractor])
 def test_sampling_rate_mismatch_is_a_clear_error(cls):
-    fe = cls(**TINY_FE)
+    fe = cls(**tiny_fe_kwargs(cls), **({"target_sampling_rate": SR} if cls is WaveformFeatureExtractor else {}))
     with pytest.raises(ValueError, match=f"expects audio at {SR} Hz but got 22050 Hz"):
         fe(tone(440), sampling_rate=22050)
 
@@ -165,9 +181,10 @@ def test_mfcc_shapes_deltas_and_normalization_round_trip(tmp_path):
 def test_default_sizes_are_gtzan_scale():
     from genre_models.labels import GTZAN_GENRES
 
+    smallest = {"dnn": 20_000, "cnn1d": 100_000}  # baselines, small by design (see the README's table)
     for family in MODEL_FAMILIES:
         model, fe = build_model(family, GTZAN_GENRES)
-        assert 200_000 <= count_parameters(model) <= 2_000_000, family
+        assert smallest.get(family, 200_000) <= count_parameters(model) <= 2_000_000, family
         assert model.config.num_labels == 10 and fe.sampling_rate == 22050
 
 
@@ -226,7 +243,7 @@ def trained(request, tmp_path_factory):
     family = request.param
     model, fe = tiny(family)
     clips, labels = tone_dataset(8)
-    if isinstance(fe, MFCCFeatureExtractor):
+    if hasattr(fe, "fit_normalization"):  # extractors that standardise with training-set statistics
         fe.fit_normalization(clips)
     batch = fe(clips, sampling_rate=SR, return_tensors="pt")
     y = torch.tensor(labels)
@@ -299,3 +316,88 @@ def test_registration_is_idempotent():
     import importlib
 
     importlib.reload(hf)  # registering again must not raise
+
+
+# ---------------------------------------------------------------------------------------------
+# wavenet, cnn1d, dnn: what the generic tests above cannot see
+# ---------------------------------------------------------------------------------------------
+def test_wavenet_is_causal():
+    """Output step j covers samples up to (j + 1) * hop - 1: changing later samples leaves it unchanged."""
+    model, _ = tiny("wavenet", pool_size=2)
+    model.eval()
+    x = torch.randn(1, 2000)
+    t = 1234
+    later = x.clone()
+    later[:, t:] = torch.randn(1, 2000 - t)
+    with torch.no_grad():
+        a, _ = model.frame_features(x)
+        b, _ = model.frame_features(later)
+    hop = model.hop_length
+    done = (t + 1) // hop  # steps whose last sample is < t
+    assert hop == 2 and done > 100
+    assert torch.equal(a[:, :done], b[:, :done])
+    assert not torch.allclose(a[:, done:], b[:, done:])  # and the later input does reach later steps
+
+
+def test_waveform_extractor_resamples_crops_and_normalizes():
+    fe = WaveformFeatureExtractor(sampling_rate=22050, target_sampling_rate=8000, chunk_seconds=0.5)
+    y = tone(440, seconds=1.0, sr=22050, amp=0.1)
+    out = fe([y, y[:2205]], sampling_rate=22050, return_tensors="np")
+    assert out["input_values"].shape == (2, 4000) and fe.max_frames == 4000
+    assert out["attention_mask"].sum(axis=1).tolist() == [4000, fe.num_frames(2205)] == [4000, 800]
+    v = out["input_values"][0]
+    assert abs(v.mean()) < 1e-3 and abs(v.std() - 1.0) < 1e-3  # level-normalised per clip
+    spectrum = np.abs(np.fft.rfft(v))
+    assert abs(spectrum.argmax() * 8000 / v.size - 440) <= 2  # still a 440-Hz tone after resampling
+    one = WaveformFeatureExtractor(sampling_rate=22050, target_sampling_rate=8000)
+    assert one(np.zeros(1, dtype=np.float32), sampling_rate=22050)["input_values"].shape == (1, 1)  # 1 sample
+
+
+def test_dnn_extractor_is_the_features_models_mfcc_means():
+    """Same audio → the dnn's (un-normalised) input equals the 57-feature table's mfccN_mean columns."""
+    from genre_models.features import FEATURE_NAMES, extract_features
+
+    rng = np.random.default_rng(3)
+    y = (tone(220, 3.0, 22050) + tone(3000, 3.0, 22050, amp=0.1) + 0.05 * rng.standard_normal(66150)).astype(np.float32)
+    table = extract_features(y)
+    means = table[[FEATURE_NAMES.index(f"mfcc{i}_mean") for i in range(1, 21)]]
+    fe = MFCCMeanFeatureExtractor()
+    assert fe.sampling_rate == 22050 and fe.feature_size == 20
+    ours = fe(y, sampling_rate=22050)["input_features"][0]
+    assert np.allclose(ours, means, rtol=1e-5, atol=1e-4)
+    fe.fit_normalization([y, y[:30000]])  # then standardised with the stored training statistics
+    normed = fe(y, sampling_rate=22050)["input_features"][0]
+    assert np.allclose(normed, (means - np.array(fe.mean)) / np.array(fe.std), atol=1e-3)
+
+
+def test_cnn1d_span_pooling_and_l2_penalty():
+    from genre_models.hf_models.cnn1d import masked_adaptive_avg_pool
+
+    x = torch.randn(3, 4, 13)
+    assert torch.allclose(masked_adaptive_avg_pool(x, None, 5), torch.nn.AdaptiveAvgPool1d(5)(x), atol=1e-6)
+    mask = torch.ones(3, 13, dtype=torch.long)
+    mask[1, 7:] = 0  # a padded clip pools like its real 7 frames alone
+    pooled = masked_adaptive_avg_pool(x, mask, 5)
+    assert torch.allclose(pooled[1], torch.nn.AdaptiveAvgPool1d(5)(x[1:2, :, :7])[0], atol=1e-6)
+
+    model, fe = tiny("cnn1d", l2_regularization=0.1)
+    batch = fe([tone(200), tone(2000)], sampling_rate=SR, return_tensors="pt")
+    y = torch.tensor([0, 1])
+    model.train()  # (TINY has no dropout, so both passes below see the same network)
+    with_l2 = model(**batch, labels=y).loss
+    model.config.l2_regularization = 0.0
+    plain = model(**batch, labels=y).loss
+    assert torch.allclose(with_l2 - plain, 0.1 * model.l2_penalty(), rtol=1e-4)
+    model.config.l2_regularization = 0.1
+    model.eval()  # eval loss is plain cross-entropy
+    assert torch.allclose(model(**batch, labels=y).loss, torch.nn.functional.cross_entropy(model(**batch).logits, y))
+
+
+def test_input_size_comes_from_the_extractor():
+    from genre_models.hf_models import input_size_field
+
+    assert input_size_field(MODEL_FAMILIES["wavenet"][0]) is None
+    for family in ("cnn1d", "dnn"):
+        model, fe = tiny(family)
+        assert model.config.input_size == fe.feature_size == 8
+    assert tiny("mel_cnn")[0].config.num_mel_bins == 16

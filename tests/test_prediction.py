@@ -53,6 +53,18 @@ def test_hop_gives_overlapping_windows(song):
     assert len(pred.window_spans) == 6  # starts 0..5 s
 
 
+def test_max_windows_spreads_the_work_over_a_long_song(tmp_path):
+    """A costly model scores at most max_windows windows, from the start to the very end."""
+    path = tmp_path / "long.wav"
+    sf.write(path, np.full(8000 * 41, 0.3, np.float32), 8000)  # 41 s: 20 plain 2-s windows (+ tail)
+    model = Loudness()
+    pred = predict(path, model, max_windows=5)
+    np.testing.assert_allclose(pred.window_spans[:, 0], [0, 9.75, 19.5, 29.25, 39], atol=1e-3)
+    assert pred.window_spans[-1, 1] == pytest.approx(41) and sum(model.calls) == 5
+    assert len(predict(path, Loudness(), max_windows=30).window_spans) == 21  # short enough: every window
+    assert len(predict(path.read_bytes(), Loudness(), max_windows=5).window_spans) == 5  # bytes too
+
+
 def test_too_short_is_refused_before_the_model_runs(tmp_path):
     path = tmp_path / "blip.wav"
     sf.write(path, np.ones(4000, np.float32) * 0.1, 8000)  # 0.5 s

@@ -69,8 +69,9 @@ def test_readme_front_matter_and_ensemble(space):
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == metadata.version("gradio")
     assert meta["python_version"] == "3.11" and meta["app_file"] == "app.py"
     assert "models" not in meta  # no Hub ids used
+    shipped = json.loads((REPO / "genre_models/pretrained/ensemble.json").read_text())["models"]
     assert json.loads((space.out / "ensemble.json").read_text()) == {
-        "models": ["genre_models/pretrained/gtzan-features", "models/tiny"]}
+        "models": [{**e, "model": f"genre_models/pretrained/{e['model']}"} for e in shipped] + ["models/tiny"]}
 
 
 def test_hub_ids_are_referenced_not_copied(tmp_path):
@@ -79,6 +80,22 @@ def test_hub_ids_are_referenced_not_copied(tmp_path):
         "models": ["someone/gtzan-ast", "other/fma-cnn"]}
     assert front_matter(tmp_path / "s" / "README.md")["models"] == ["someone/gtzan-ast", "other/fma-cnn"]
     assert not any(f.startswith("models/") for f in build.files())
+
+
+def test_learned_ensemble_travels_with_its_weights(tmp_path):
+    """``space --ensemble`` (the file finetune/ensemble.py writes): folders copied, weights and
+    temperatures kept, no extra default model diluting the learned mixture."""
+    ckpt = tiny_checkpoint(tmp_path / "runs" / "tiny")
+    cfg = tmp_path / "runs" / "ensemble.json"
+    cfg.write_text(json.dumps({"models": [{"model": "tiny", "weight": 0.7, "temperature": 1.3},
+                                          {"model": "someone/gtzan-ast", "weight": 0.3, "temperature": 0.9}],
+                               "fitted_on": {"split": "filtered"}}))
+    assert main(["space", "--out", str(tmp_path / "s"), "--ensemble", str(cfg)]) == 0
+    assert json.loads((tmp_path / "s" / "ensemble.json").read_text()) == {"models": [
+        {"model": "models/tiny", "weight": 0.7, "temperature": 1.3},
+        {"model": "someone/gtzan-ast", "weight": 0.3, "temperature": 0.9}]}
+    assert (tmp_path / "s" / "models" / "tiny" / "model.safetensors").is_file() and ckpt.is_dir()
+    assert main(["space", "--out", str(tmp_path / "t"), "--ensemble", str(tmp_path / "missing.json")]) == 2
 
 
 def test_unsafe_or_unknown_models_are_refused(tmp_path, capsys):

@@ -35,6 +35,11 @@ OURS = {  # small inputs and layers: each run takes a few seconds on one CPU thr
     "lstm": {"n_mfcc": 8, "hidden_size": 8, "num_layers": 1, "n_fft": 512, "hop_length": 256, "sampling_rate": 11025},
     "crnn": {"n_mels": 16, "channels": [4, 8], "time_pools": [2, 1], "hidden_size": 8, "n_fft": 512,
              "hop_length": 256, "sampling_rate": 11025},
+    "wavenet": {"target_sampling_rate": 4000, "stack_channels": [4, 8], "stack_layers": [2, 3], "head_channels": 8,
+                "sampling_rate": 11025},
+    "cnn1d": {"n_mfcc": 8, "channels": [4, 8], "kernel_size": 3, "time_bins_out": 2, "hidden_size": 8, "n_fft": 512,
+              "hop_length": 256, "sampling_rate": 11025},
+    "dnn": {"n_mfcc": 8, "n_mels": 32, "hidden_sizes": [16, 8], "n_fft": 512, "hop_length": 256, "sampling_rate": 11025},
 }
 HUB = {"whisper": "whisper", "distilhubert": "hubert", "wav2vec2": "wav2vec2"}
 FAMILIES = [*HUB, *OURS]

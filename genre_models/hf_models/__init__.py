@@ -18,9 +18,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from .configuration import GenreCRNNConfig, GenreLSTMConfig, GenreMelCNNConfig
 from .feature_extraction import LogMelFeatureExtractor, MFCCFeatureExtractor
+from .lstm_meta import GenreLSTMMetaConfig, LSTMMetaForAudioClassification, MetadataMFCCFeatureExtractor
+from .cnn1d import CNN1DForAudioClassification, GenreCNN1DConfig
+from .dnn import DNNForAudioClassification, GenreDNNConfig
+from .mfcc_mean_extraction import MFCCMeanFeatureExtractor
+from .waveform_extraction import WaveformFeatureExtractor
+from .wavenet import GenreWaveNetConfig, WaveNetForAudioClassification
+# musicnn is a pretrained backbone (genre_models/pretrained/msd-musicnn), not a from-scratch family, so it
+# is not in MODEL_FAMILIES; importing the module registers model_type genre_musicnn with the Auto classes.
+from .musicnn import MusiCNNConfig, MusiCNNFeatureExtractor, MusiCNNForAudioClassification, MusiCNNModel
 from .modeling import (
     CRNNForAudioClassification,
     GenrePreTrainedModel,
@@ -31,7 +41,11 @@ from .modeling import (
 __all__ = [
     "CRNNForAudioClassification", "GenreCRNNConfig", "GenreLSTMConfig", "GenreMelCNNConfig",
     "GenrePreTrainedModel", "LSTMForAudioClassification", "LogMelFeatureExtractor", "MFCCFeatureExtractor",
+    "GenreLSTMMetaConfig", "LSTMMetaForAudioClassification", "MetadataMFCCFeatureExtractor",
+    "CNN1DForAudioClassification", "DNNForAudioClassification", "GenreCNN1DConfig", "GenreDNNConfig",
+    "GenreWaveNetConfig", "MFCCMeanFeatureExtractor", "WaveNetForAudioClassification", "WaveformFeatureExtractor",
     "MODEL_FAMILIES", "MelCNNForAudioClassification", "build_model", "count_parameters",
+    "MusiCNNConfig", "MusiCNNFeatureExtractor", "MusiCNNForAudioClassification", "MusiCNNModel",
 ]
 
 # family name -> (config class, model class, feature-extractor class, default extractor kwargs).
@@ -41,6 +55,15 @@ MODEL_FAMILIES: dict[str, tuple[type, type, type, dict[str, Any]]] = {
     "mel_cnn": (GenreMelCNNConfig, MelCNNForAudioClassification, LogMelFeatureExtractor, {"frequency_scale": "log"}),
     "lstm": (GenreLSTMConfig, LSTMForAudioClassification, MFCCFeatureExtractor, {"n_mfcc": 20, "delta_order": 0}),
     "crnn": (GenreCRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor, {"frequency_scale": "log"}),
+    # audio (MFCC LSTM) + play statistics + title/artist characters; needs track metadata (FMA's tracks.csv)
+    "lstm_meta": (GenreLSTMMetaConfig, LSTMMetaForAudioClassification, MetadataMFCCFeatureExtractor,
+                  {"n_mfcc": 20, "delta_order": 0}),
+    # raw audio at 22.05 kHz, resampled to 8 kHz inside the extractor
+    "wavenet": (GenreWaveNetConfig, WaveNetForAudioClassification, WaveformFeatureExtractor, {}),
+    # the lstm's MFCC frames, coefficients as channels
+    "cnn1d": (GenreCNN1DConfig, CNN1DForAudioClassification, MFCCFeatureExtractor, {"n_mfcc": 20, "delta_order": 0}),
+    # the features model's mfcc1..20_mean columns of each window
+    "dnn": (GenreDNNConfig, DNNForAudioClassification, MFCCMeanFeatureExtractor, {}),
 }
 
 
@@ -60,11 +83,11 @@ def build_model(
     labels: Sequence[str],
     extractor_kwargs: dict[str, Any] | None = None,
     **overrides: Any,
-) -> tuple[GenrePreTrainedModel, LogMelFeatureExtractor | MFCCFeatureExtractor]:
+) -> tuple[GenrePreTrainedModel, SequenceFeatureExtractor]:
     """A fresh, randomly initialised model and its matching feature extractor.
 
     Args:
-        family: a key of :data:`MODEL_FAMILIES` (``"mel_cnn"``, ``"lstm"``, ``"crnn"``).
+        family: a key of :data:`MODEL_FAMILIES` (``"mel_cnn"``, ``"lstm"``, ``"crnn"``, ``"wavenet"``, ...).
         labels: class names; their order is the id order in the checkpoint.
         extractor_kwargs: feature-extractor options on top of the family defaults
             (e.g. ``{"frequency_scale": "mel", "chunk_seconds": 3.0}``).
@@ -72,8 +95,8 @@ def build_model(
             belong to the extractor (``sampling_rate``, ``n_mels``, ``n_mfcc``, ``frequency_scale`` ...)
             are accepted here too and routed to it.
 
-    The config's input size (``num_mel_bins`` / ``input_size``) is taken from the extractor, so
-    the pair always fits together.
+    The config's input size (the field :func:`input_size_field` names: ``num_mel_bins`` /
+    ``input_size``) is taken from the extractor, so the pair always fits together.
     """
     if family not in MODEL_FAMILIES:
         raise ValueError(f"unknown model family {family!r}; choose one of {sorted(MODEL_FAMILIES)}")
@@ -87,10 +110,9 @@ def build_model(
         fe_kwargs[key] = overrides.pop(key)
     feature_extractor = extractor_cls(**fe_kwargs)
 
-    if config_cls is GenreLSTMConfig:
-        overrides["input_size"] = feature_extractor.feature_size
-    else:
-        overrides["num_mel_bins"] = feature_extractor.feature_size
+    field = input_size_field(config_cls)
+    if field is not None:
+        overrides[field] = feature_extractor.feature_size
     unknown = set(overrides) - {f for f in config_cls.__dataclass_fields__}
     if unknown:
         raise TypeError(f"unknown option(s) for {family}: {sorted(unknown)}")
@@ -101,6 +123,18 @@ def build_model(
         **overrides,
     )
     return model_cls(config), feature_extractor
+
+
+def input_size_field(config_cls: type) -> str | None:
+    """The config field that must equal the extractor's ``feature_size``, or None (e.g. a waveform).
+
+    A config names it in a class attribute ``input_size_field``; otherwise it is the first of
+    ``input_size`` (frame-wise models) and ``num_mel_bins`` (spectrogram models) that it declares.
+    """
+    if hasattr(config_cls, "input_size_field"):
+        return config_cls.input_size_field
+    fields = config_cls.__dataclass_fields__
+    return next((f for f in ("input_size", "num_mel_bins") if f in fields), None)
 
 
 def count_parameters(model: Any) -> int:

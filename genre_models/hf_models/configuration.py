@@ -39,6 +39,7 @@ class GenreMelCNNConfig(PreTrainedConfig):
     """
 
     model_type = "genre_mel_cnn"
+    input_size_field = "num_mel_bins"  # set from the extractor's feature_size by build_model
 
     num_mel_bins: int = 128
     channels: list[int] | tuple[int, ...] = (32, 64, 128, 256)
@@ -66,6 +67,7 @@ class GenreLSTMConfig(PreTrainedConfig):
     """
 
     model_type = "genre_lstm"
+    input_size_field = "input_size"  # set from the extractor's feature_size by build_model
 
     input_size: int = 20
     hidden_size: int = 128
@@ -94,6 +96,7 @@ class GenreCRNNConfig(PreTrainedConfig):
     """
 
     model_type = "genre_crnn"
+    input_size_field = "num_mel_bins"  # set from the extractor's feature_size by build_model
 
     num_mel_bins: int = 128
     channels: list[int] | tuple[int, ...] = (32, 64, 128)

@@ -17,7 +17,7 @@ normalisation (BatchNorm over bins) or the MFCC statistics to absorb.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import librosa
@@ -187,12 +187,13 @@ class _FramedAudioFeatureExtractor(SequenceFeatureExtractor):
             masks.append(mask)
 
         data: dict[str, Any] = {}
+        key = self.model_input_names[0]  # input_features; input_values for waveform extractors
         if target is not None:
-            data["input_features"] = np.stack(out_feats).astype(np.float32)
+            data[key] = np.stack(out_feats).astype(np.float32)
             if return_attention_mask:
                 data["attention_mask"] = np.stack(masks).astype(np.int32)
         else:
-            data["input_features"] = out_feats
+            data[key] = out_feats
             if return_attention_mask:
                 data["attention_mask"] = masks
         return BatchFeature(data, tensor_type=return_tensors)
@@ -470,22 +471,33 @@ class MFCCFeatureExtractor(_FramedAudioFeatureExtractor):
         :meth:`raw_features` ``(frames, feature_size)``. Statistics are over all frames of all examples
         (a long clip weighs more, as it does in training batches of frames). Computed in float64.
         """
-        total = np.zeros(self.feature_size, dtype=np.float64)
-        total_sq = np.zeros(self.feature_size, dtype=np.float64)
-        count = 0
-        for ex in examples:
-            ex = np.asarray(ex)
-            feats = self.raw_features(self._as_clips(ex)[0]) if ex.ndim == 1 else ex
-            if feats.ndim != 2 or feats.shape[1] != self.feature_size:
-                raise ValueError(f"expected (frames, {self.feature_size}) features, got shape {feats.shape}")
-            feats = feats.astype(np.float64)
-            total += feats.sum(axis=0)
-            total_sq += (feats**2).sum(axis=0)
-            count += feats.shape[0]
-        if count == 0:
-            raise ValueError("fit_normalization needs at least one non-empty example")
-        mean = total / count
-        std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
-        self.mean = [float(v) for v in mean]
-        self.std = [float(max(v, min_std)) for v in std]
+        self.mean, self.std = standardization_stats(
+            (self.raw_features(self._as_clips(np.asarray(ex))[0]) if np.ndim(ex) == 1 else np.asarray(ex)
+             for ex in examples),
+            self.feature_size, min_std)
         return self
+
+
+def standardization_stats(
+    feature_rows: Iterable[np.ndarray], feature_size: int, min_std: float = 1e-5
+) -> tuple[list[float], list[float]]:
+    """Per-column mean and std (floored at ``min_std``) over all rows of ``(rows, feature_size)`` arrays.
+
+    Shared by every extractor that stores training-set statistics; float64 running sums, so the
+    data never has to fit in memory at once.
+    """
+    total = np.zeros(feature_size, dtype=np.float64)
+    total_sq = np.zeros(feature_size, dtype=np.float64)
+    count = 0
+    for feats in feature_rows:
+        if feats.ndim != 2 or feats.shape[1] != feature_size:
+            raise ValueError(f"expected (frames, {feature_size}) features, got shape {feats.shape}")
+        feats = feats.astype(np.float64)
+        total += feats.sum(axis=0)
+        total_sq += (feats**2).sum(axis=0)
+        count += feats.shape[0]
+    if count == 0:
+        raise ValueError("fit_normalization needs at least one non-empty example")
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return [float(v) for v in mean], [float(max(v, min_std)) for v in std]

@@ -124,7 +124,7 @@ class GenrePreTrainedModel(PreTrainedModel):
 
         Goes through ``transformers.initialization`` so weights loaded by ``from_pretrained`` are kept.
         """
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
                 init.zeros_(module.bias)

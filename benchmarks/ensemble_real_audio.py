@@ -1,0 +1,122 @@
+"""Does a learned ensemble beat its best member? finetune/ensemble.py on the 70 real GTZAN clips.
+
+    python benchmarks/train_real_audio.py --models mel_cnn --epochs 8 --output_dir runs/real-audio   # and crnn, lstm
+    python benchmarks/ensemble_real_audio.py --fold_models runs/real-audio --models mel_cnn,crnn,lstm,features
+
+Cross-fitted over the same 5 folds as ``train_real_audio.py`` (same seed): in fold k the members
+were trained on three folds, the ensemble's weights and temperatures are learned on the
+validation fold (k+1) and everything is scored on the test fold (k). No track is ever scored by a
+model that trained on it, and the test fold chooses nothing (the "best single model" is the best
+on the validation fold).
+
+``features`` is the shipped features model's recipe (its vote of LR, LDA and an MLP bag on the
+57 GTZAN features) refit in each fold on the training clips only: the shipped model itself was
+fit on the whole GTZAN table, which contains these clips, so it cannot be scored on them honestly.
+Members are scored by ``genre_models.prediction.predict``, the app's path. Prints one line per
+fold and a mean ± std table over folds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+import numpy as np  # noqa: E402
+
+from finetune.ensemble import compare, fit_mixture, score_split  # noqa: E402
+from genre_models.audio import load_audio  # noqa: E402
+from genre_models.features import FEATURE_NAMES, SAMPLE_RATE, extract_features  # noqa: E402
+from genre_models.features_model import DEFAULT_MODEL_DIR, FeaturesModel  # noqa: E402
+from genre_models.labels import GTZAN_GENRES  # noqa: E402
+from genre_models.registry import FeaturesClassifier, load_model  # noqa: E402
+from train_real_audio import AUDIO, folds, gtzan_clips  # noqa: E402
+
+
+def features_member(train_tracks, feats: dict[str, np.ndarray]) -> FeaturesClassifier:
+    """The shipped recipe, refit on this fold's training clips and exported the shipped way."""
+    from sklearn.preprocessing import StandardScaler
+
+    from finetune.classical import log_features, soft_vote
+    from genre_models.features_model import transform_features
+
+    recipe = dict(json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["training"]["recipe"])
+    parts = tuple(recipe.pop("parts"))
+    X = np.stack([feats[t.track_id] for t in train_tracks])
+    y = np.array([t.label for t in train_tracks])
+    logs = log_features(list(FEATURE_NAMES))
+    Z = transform_features(X, FEATURE_NAMES, logs)
+    scaler = StandardScaler().fit(Z)
+    vote = soft_vote(parts, **{**recipe, "mlp_hidden": tuple(recipe["mlp_hidden"])}).fit(scaler.transform(Z), y)
+    members = [(name, est, w) for (name, _), est, w in zip(vote.estimators, vote.estimators_, vote.weights)]
+    model = FeaturesModel.from_estimators(members, labels=GTZAN_GENRES, feature_names=FEATURE_NAMES,
+                                          log_features=logs, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_)
+    return FeaturesClassifier(model, "features")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fold_models", type=Path, required=True,
+                        help="train_real_audio.py's --output_dir (holds <family>/fold<k>/)")
+    parser.add_argument("--models", default="mel_cnn,crnn,lstm,features")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42, help="train_real_audio.py's seed (same folds)")
+    parser.add_argument("--penalty", type=float, default=0.01)
+    parser.add_argument("--audio_dir", type=Path, default=AUDIO)
+    args = parser.parse_args()
+
+    tracks = gtzan_clips(args.audio_dir)
+    if not tracks:
+        raise SystemExit(f"no GTZAN clips in {args.audio_dir}")
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    feats = {}
+    if "features" in names:
+        for t in tracks:
+            feats[t.track_id] = extract_features(load_audio(t.source, SAMPLE_RATE), SAMPLE_RATE)
+    rows: dict[str, list[float]] = {}
+    chosen: list[str] = []
+    learned: dict[str, list[tuple[float, float]]] = {}
+    for k, split in enumerate(folds(tracks, args.folds, args.seed)):
+        members = []
+        for name in names:
+            if name == "features":
+                members.append(features_member(split["train"], feats))
+            else:
+                folder = args.fold_models / name / f"fold{k + 1}"
+                if not (folder / "config.json").is_file():
+                    raise SystemExit(f"{folder} is missing: run train_real_audio.py --models {name} "
+                                     f"--output_dir {args.fold_models} first")
+                members.append(load_model(folder))
+                members[-1].name = name  # the family, not "fold3"
+        fit = score_split(members, split["valid"])
+        test = score_split(members, split["test"])
+        w, t, _ = fit_mixture(fit, args.penalty)
+        report = compare(fit, test, w, t)
+        chosen.append(report["best_single"])
+        for m, wi, ti in zip(members, w, t):
+            learned.setdefault(m.name, []).append((float(wi), float(ti)))
+        accs = {name: r["eval"]["accuracy"] for name, r in report["rows"].items()}
+        accs["best single (chosen on valid)"] = accs[report["best_single"]]
+        for name, a in accs.items():
+            rows.setdefault(name, []).append(a)
+        print(f"fold {k + 1}: " + ", ".join(f"{n} {a:.3f}" for n, a in accs.items())
+              + " | weights " + ", ".join(f"{m.name} {wi:.2f}/T{ti:.2f}" for m, wi, ti in zip(members, w, t)),
+              flush=True)
+    print(f"\ntest-fold track accuracy over {args.folds} folds (14 tracks each; weights learned on the validation "
+          f"fold; best single chosen there: {', '.join(chosen)})\n")
+    print("| model | " + " | ".join(f"fold {k + 1}" for k in range(args.folds)) + " | mean ± std |")
+    print("|---|" + "---|" * (args.folds + 1))
+    for name, accs in rows.items():
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        print(f"| {name} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {statistics.mean(accs):.3f} ± {std:.3f} |")
+    print("\nlearned on the validation folds, mean over folds (weight, temperature): " + ", ".join(
+        f"{name} {statistics.mean(w for w, _ in v):.3f}, {statistics.mean(t for _, t in v):.3f}"
+        for name, v in learned.items()))
+
+
+if __name__ == "__main__":
+    main()
