@@ -126,6 +126,9 @@ def load_model(name_or_path: str | os.PathLike | None = None) -> WindowClassifie
     name = Path(where).name if Path(where).is_dir() else where
     if model_type == "gtzan-features":
         return FeaturesClassifier(FeaturesModel.from_pretrained(where), name)
+    if config.get("problem_type") == "multi_label_classification":  # e.g. msd-musicnn: independent tag scores
+        raise ValueError(f"model {name!r} is a tagger (independent multi-label scores), not a genre classifier; "
+                         "the app shows such a model's tags with GENRE_TAGGER=<folder>")
     if config.get("architectures") and any(a.endswith(("ForAudioClassification", "ForSequenceClassification"))
                                          for a in config["architectures"]):
         return TransformersClassifier(where, name, config)

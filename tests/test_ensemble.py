@@ -95,3 +95,12 @@ def test_temperature_is_identity_at_one_and_keeps_the_order():
     assert np.allclose(sharp.window_probs.sum(1), 1)
     assert (np.argsort(sharp.window_probs, 1) == np.argsort(p, 1)).all()
     assert sharp.window_probs[0, 0] > 0.7
+
+
+def test_a_tagger_is_not_taken_for_a_genre_model():
+    """msd-musicnn's 50 sigmoid tags must not be softmaxed into a fake 50-genre answer."""
+    from genre_models.tagging import DEFAULT_TAGGER_DIR
+
+    ens = Ensemble.load([str(DEFAULT_TAGGER_DIR)])
+    assert [m.model.name for m in ens.members] == ["gtzan-features (default)"]
+    assert "tagger" in ens.problems[0] and "GENRE_TAGGER" in ens.problems[0]
