@@ -46,7 +46,7 @@ def test_default_when_nothing_configured():
     assert all(m.model.labels == list(GTZAN_GENRES) for m in ens.members) and len(ens.groups()) == 1
     shipped = json.loads(DEFAULT_ENSEMBLE_FILE.read_text())
     assert [(m.weight, m.temperature) for m in ens.members] == [(e["weight"], e["temperature"]) for e in shipped["models"]]
-    assert ens.members[1].max_windows == 20 and "command" in shipped["fitted_on"]
+    assert ens.members[1].max_windows == 10 and "command" in shipped["fitted_on"]
 
 
 def test_default_falls_back_to_the_features_model(tmp_path, monkeypatch):
