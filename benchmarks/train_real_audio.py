@@ -1,8 +1,9 @@
-"""Our models trained from scratch on the 70 real GTZAN clips: 5-fold cross-validation by track.
+"""Our models trained on the 70 real GTZAN clips (from scratch; musicnn fine-tuned): 5-fold CV by track.
 
     python benchmarks/train_real_audio.py                        # every family below; 30 epochs; 5 folds
     python benchmarks/train_real_audio.py --models mel_cnn --epochs 5 --folds 5
     python benchmarks/train_real_audio.py --models wavenet --epochs 4 --threads 1   # raw audio, slowest
+    python benchmarks/train_real_audio.py --models musicnn --epochs 5   # fine-tune the shipped MSD musicnn
 
 Data: ``../shared/data/gtzan/audio`` (10 genres × 7 clips, 15–30 s; never copied into the repo).
 Each fold is a set of *tracks* (stratified by genre); the next fold is the validation set (early
@@ -61,6 +62,19 @@ def folds(tracks: list[Track], n_folds: int, seed: int) -> list[dict[str, list[T
     return out
 
 
+def family_rate(family: str) -> int:
+    """The sampling rate a family's feature extractor reads (22.05 kHz for ours, 16 kHz for musicnn)."""
+    from finetune.modeling import PRETRAINED_FAMILIES
+    from genre_models.hf_models import MODEL_FAMILIES
+
+    if family in PRETRAINED_FAMILIES:
+        from transformers import AutoFeatureExtractor
+
+        return int(AutoFeatureExtractor.from_pretrained(PRETRAINED_FAMILIES[family][0]).sampling_rate)
+    _, _, extractor_cls, defaults = MODEL_FAMILIES[family]
+    return int(extractor_cls(**defaults).sampling_rate)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mel_cnn,lstm,crnn,wavenet,cnn1d,dnn", help="comma-separated families")
@@ -84,9 +98,16 @@ def main() -> None:
     if not tracks:
         raise SystemExit(f"no GTZAN clips in {args.audio_dir}")
     labels = list(GTZAN_GENRES)
-    store = AudioStore(22050)  # all our families read 22.05-kHz audio; decoded once for everything
-    data_all = store.prepare(DataSplits(labels, {"all": tracks}, "all", str(args.audio_dir)), num_workers=2,
-                             progress=False)
+    stores: dict[int, tuple[AudioStore, DataSplits]] = {}  # per sampling rate (musicnn: 16 kHz), decoded once
+
+    def prepared(rate: int) -> tuple[AudioStore, DataSplits]:
+        if rate not in stores:
+            store = AudioStore(rate)
+            stores[rate] = store, store.prepare(DataSplits(labels, {"all": tracks}, "all", str(args.audio_dir)),
+                                                num_workers=2, progress=False)
+        return stores[rate]
+
+    data_all = prepared(22050)[1]
     print(f"{len(data_all.splits['all'])} clips, {len(data_all.skipped)} skipped; {args.folds}-fold CV by track, "
           f"{args.chunk_seconds:g}-s chunks, {args.epochs} epochs; torch threads {torch.get_num_threads()}; chance 0.10",
           flush=True)
@@ -105,7 +126,7 @@ def main() -> None:
                                num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
                                early_stopping_patience=args.patience, seed=args.seed, report_to="none",
                                dataloader_num_workers=0, disable_tqdm=True),
-                data=data, store=store,
+                data=data, store=prepared(family_rate(family))[0],
             )
             accs.append(metrics["test_accuracy"])
             print(f"{family:8s} fold {k + 1}: test accuracy {metrics['test_accuracy']:.3f} "

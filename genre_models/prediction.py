@@ -141,8 +141,19 @@ def spread_hop(source: AudioSource, window_seconds: float, max_windows: int) -> 
     return (duration - window_seconds) / (max_windows - 1)
 
 
+def _on_grid(pred: Prediction, spans: np.ndarray) -> np.ndarray:
+    """``pred``'s window probabilities at each of ``spans``: the window whose centre is nearest the
+    span's centre (its own windows when the grids are equal)."""
+    if np.array_equal(pred.window_spans, spans):
+        return pred.window_probs
+    centres = pred.window_spans.mean(axis=1)
+    nearest = np.abs(spans.mean(axis=1)[:, None] - centres[None, :]).argmin(axis=1)
+    return pred.window_probs[nearest]
+
+
 def combine(predictions: Sequence[Prediction], weights: Sequence[float] | None = None) -> Prediction:
-    """Weighted mean of predictions that share one label set (in the same order)."""
+    """Weighted mean of predictions that share one label set (in the same order): the track's
+    probabilities, and a timeline on the finest member's windows."""
     if not predictions:
         raise ValueError("nothing to combine")
     labels = predictions[0].labels
@@ -154,13 +165,14 @@ def combine(predictions: Sequence[Prediction], weights: Sequence[float] | None =
     probs = sum(wi * p.probs for wi, p in zip(w, predictions))
     if len(predictions) == 1:
         return predictions[0]
-    first = predictions[0]
-    same_windows = all(np.array_equal(p.window_spans, first.window_spans) for p in predictions)
-    window_probs = sum(wi * p.window_probs for wi, p in zip(w, predictions)) if same_windows else first.window_probs
+    # the timeline: on the grid of the member with the most windows, each member contributing the
+    # window that covers that moment (models of different window lengths mix along the song too)
+    grid = max(predictions, key=lambda p: len(p.window_spans))
+    window_probs = sum(wi * _on_grid(p, grid.window_spans) for wi, p in zip(w, predictions))
     return Prediction(
         labels=list(labels),
         probs=probs,
-        window_spans=first.window_spans,
+        window_spans=grid.window_spans,
         window_probs=window_probs,
         duration=max(p.duration for p in predictions),
         model="ensemble of " + ", ".join(p.model for p in predictions),

@@ -86,3 +86,16 @@ def test_combine_weights_and_label_sets():
     other = Prediction(["x", "z"], np.array([0.5, 0.5]), spans, np.array([[0.5, 0.5]]), 1.0, "c")
     with pytest.raises(ValueError, match="different label sets"):
         combine([a, other])
+
+
+def test_combined_timeline_uses_the_finest_grid():
+    """A 30-s-window model and a 3-s-window model: the ensemble's timeline has the 3-s windows, each
+    mixed with the long window that covers it."""
+    long = Prediction(["x", "y"], np.array([0.8, 0.2]), np.array([[0.0, 30.0], [30.0, 60.0]]),
+                      np.array([[1.0, 0.0], [0.6, 0.4]]), 60.0, "long")
+    spans = np.array([[s, s + 3.0] for s in (0.0, 27.0, 31.0, 57.0)])
+    short = Prediction(["x", "y"], np.array([0.5, 0.5]), spans, np.array([[0.0, 1.0]] * 4), 60.0, "short")
+    both = combine([long, short], weights=[1, 1])
+    np.testing.assert_array_equal(both.window_spans, spans)
+    np.testing.assert_allclose(both.window_probs, [[0.5, 0.5], [0.5, 0.5], [0.3, 0.7], [0.3, 0.7]])
+    np.testing.assert_allclose(both.probs, [0.65, 0.35])  # the track answer is still the weighted mean
