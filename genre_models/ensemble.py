@@ -3,8 +3,9 @@
 An ensemble is a list of model folders or Hub ids (from ``--model``, ``GENRE_MODELS`` or an
 ``ensemble.json``), each with an optional weight and temperature. Models are grouped by their
 label set (GTZAN's 10 genres, FMA's 8 or 16, ...); probabilities are combined only inside a group.
-A model that cannot be loaded is reported and left out; with none left, the embedded default
-model answers.
+A model that cannot be loaded is reported and left out; with none left, the embedded features
+model answers. With nothing configured, the shipped default ensemble (:data:`DEFAULT_ENSEMBLE_FILE`)
+is used. Members are scored side by side in threads, each decoding the audio at its own rate.
 """
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ from .windows import Window
 # temperatures learned by cross-fitting; see its "fitted_on"); what the app and the CLI use when
 # nothing else is configured.
 DEFAULT_ENSEMBLE_FILE = Path(__file__).resolve().parent / "pretrained" / "ensemble.json"
-
-
 MAX_PARALLEL_MEMBERS = 4  # members scored at once per call (each decodes and scores on its own)
 
 
