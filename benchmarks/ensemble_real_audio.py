@@ -39,9 +39,7 @@ from train_real_audio import AUDIO, folds, gtzan_clips  # noqa: E402
 
 def features_member(train_tracks, feats: dict[str, np.ndarray]) -> FeaturesClassifier:
     """The shipped recipe, refit on this fold's training clips and exported the shipped way."""
-    from sklearn.preprocessing import StandardScaler
-
-    from finetune.classical import log_features, soft_vote
+    from finetune.classical import fit_vote, log_features
     from genre_models.features_model import transform_features
 
     recipe = dict(json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["training"]["recipe"])
@@ -50,9 +48,7 @@ def features_member(train_tracks, feats: dict[str, np.ndarray]) -> FeaturesClass
     y = np.array([t.label for t in train_tracks])
     logs = log_features(list(FEATURE_NAMES))
     Z = transform_features(X, FEATURE_NAMES, logs)
-    scaler = StandardScaler().fit(Z)
-    vote = soft_vote(parts, **{**recipe, "mlp_hidden": tuple(recipe["mlp_hidden"])}).fit(scaler.transform(Z), y)
-    members = [(name, est, w) for (name, _), est, w in zip(vote.estimators, vote.estimators_, vote.weights)]
+    scaler, _, members = fit_vote(parts, {**recipe, "mlp_hidden": tuple(recipe["mlp_hidden"])}, Z, y)
     model = FeaturesModel.from_estimators(members, labels=GTZAN_GENRES, feature_names=FEATURE_NAMES,
                                           log_features=logs, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_)
     return FeaturesClassifier(model, "features")

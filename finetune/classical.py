@@ -206,6 +206,16 @@ def soft_vote(parts: tuple[str, ...], lr_C: float, lda_shrinkage: float, xgb_kw:
     return VotingClassifier(members, voting="soft", weights=weights)
 
 
+def fit_vote(parts: tuple[str, ...], recipe: dict, Z: np.ndarray, y: np.ndarray
+             ) -> tuple[StandardScaler, VotingClassifier, list[tuple[str, Any, float]]]:
+    """The scaler and the soft vote fitted on preprocessed features ``Z``, and the vote's fitted
+    ``(name, estimator, weight)`` members as :meth:`FeaturesModel.from_estimators` takes them."""
+    scaler = StandardScaler().fit(Z)
+    vote = soft_vote(parts, **recipe).fit(scaler.transform(Z), y)
+    members = [(name, est, w) for (name, _), est, w in zip(vote.estimators, vote.estimators_, vote.weights)]
+    return scaler, vote, members
+
+
 def mlp_bag(hidden: tuple[int, ...], alpha: float, n: int, seed: int) -> VotingClassifier:
     """n MLPs (seeds seed..seed+n-1) averaged: the MLP part of the vote, tuned and reported as one model."""
     return VotingClassifier([(f"mlp{i}", mlp(hidden, alpha, seed + i)) for i in range(n)], voting="soft")
@@ -546,10 +556,8 @@ def export(args: Args, data: Data, Z: np.ndarray, parts: tuple[str, ...], recipe
     """Refit the shipped recipe on every usable row, convert to a pickle-free folder, check parity."""
     if args.quick:
         raise SystemExit("--export needs the full run (the folder records the measured figures)")
-    scaler = StandardScaler().fit(Z)
+    scaler, vote, members = fit_vote(parts, recipe, Z, data.y)
     Zs = scaler.transform(Z)
-    vote = soft_vote(parts, **recipe).fit(Zs, data.y)
-    members = [(name, est, w) for (name, _), est, w in zip(vote.estimators, vote.estimators_, vote.weights)]
     extra = {
         "architecture": vote_words(parts, recipe),
         "training": {

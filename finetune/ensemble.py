@@ -151,16 +151,13 @@ def fit_mixture(scored: Scored, penalty: float = 0.01) -> tuple[np.ndarray, np.n
 
 
 def metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Track accuracy and macro-F1 (the project's ``evaluate`` metric scripts), and log-loss."""
-    if len(y) == 0:
-        return {"accuracy": float("nan"), "macro_f1": float("nan"), "log_loss": float("nan"), "tracks": 0}
-    from finetune.scoring import load_metrics
+    """Track accuracy and macro-F1 as train.py computes them (:class:`finetune.scoring.TrackScores`),
+    and the log-loss of the track probabilities."""
+    from finetune.scoring import TrackScores
 
-    accuracy, f1 = load_metrics()
-    preds, refs = probs.argmax(axis=1).tolist(), y.tolist()
-    return {"accuracy": float(accuracy.compute(predictions=preds, references=refs)["accuracy"]),
-            "macro_f1": float(f1.compute(predictions=preds, references=refs, average="macro")["f1"]),
-            "log_loss": log_loss(probs, y), "tracks": int(len(refs))}
+    out = TrackScores(probs, y, log_loss(probs, y) if len(y) else float("nan"), 0).metrics()
+    out["log_loss"] = out.pop("loss")
+    return out
 
 
 def compare(fit: Scored, evaluation: Scored, weights: np.ndarray, temperatures: np.ndarray) -> dict[str, Any]:

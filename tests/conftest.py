@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real data lives, and skipping cleanly when it does not."""
+"""Shared fixtures: where the real data lives (skipping cleanly when it does not), one torch thread
+for tiny models, and a tiny checkpoint with a non-GTZAN label set."""
 from __future__ import annotations
 
 import os
@@ -17,3 +18,31 @@ def gtzan_dir() -> Path:
     if not (GTZAN / "features_30_sec.csv").is_file():
         pytest.skip(f"real GTZAN data not found at {GTZAN} (set GENRE_SHARED_DATA to its parent folder)")
     return GTZAN
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core CPU torch's OpenMP workers waiting
+    for each other at every op can make a 1-s run take 30 s (it also keeps this process's thread count
+    equal to training subprocesses', for bit-identical weights); restored afterwards for other files."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def fma_like_model(tmp_path_factory) -> Path:
+    """A tiny CNN with a 3-label (FMA-like) label set, saved as a checkpoint folder."""
+    torch = pytest.importorskip("torch")
+    from genre_models.hf_models import build_model
+
+    torch.manual_seed(0)
+    model, fe = build_model("mel_cnn", ["Electronic", "Folk", "Rock"], channels=(4, 8), n_mels=32,
+                            extractor_kwargs={"chunk_seconds": 3.0})
+    model.config.window_seconds = 3.0
+    out = tmp_path_factory.mktemp("fma") / "tiny-fma-cnn"
+    model.save_pretrained(out)
+    fe.save_pretrained(out)
+    return out

@@ -104,22 +104,6 @@ def test_features_csv(songs, tmp_path):
     assert [(float(r["start"]), float(r["end"])) for r in rows] == [(0, 30), (30, 60), (40, 70)]
 
 
-@pytest.fixture(scope="module")
-def fma_like_model(tmp_path_factory) -> Path:
-    """A tiny CNN with a 3-label (FMA-like) label set, saved as a checkpoint folder."""
-    torch = pytest.importorskip("torch")
-    from genre_models.hf_models import build_model
-
-    torch.manual_seed(0)
-    model, fe = build_model("mel_cnn", ["Electronic", "Folk", "Rock"], channels=(4, 8), n_mels=32,
-                            extractor_kwargs={"chunk_seconds": 3.0})
-    model.config.window_seconds = 3.0
-    out = tmp_path_factory.mktemp("fma") / "tiny-fma-cnn"
-    model.save_pretrained(out)
-    fe.save_pretrained(out)
-    return out
-
-
 def test_mixed_label_sets_give_one_table_each(songs, fma_like_model, tmp_path):
     """GTZAN's 10 genres and a 3-label model are never averaged: one table (and CSV) per label set."""
     out = tmp_path / "pred.csv"

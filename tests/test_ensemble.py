@@ -21,22 +21,6 @@ def song(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def fma_like_model(tmp_path_factory):
-    """A tiny CNN with a different (FMA-like) label set, saved as a checkpoint folder."""
-    torch = pytest.importorskip("torch")
-    from genre_models.hf_models import build_model
-
-    torch.manual_seed(0)
-    model, fe = build_model("mel_cnn", ["Electronic", "Folk", "Rock"], channels=(4, 8), n_mels=32,
-                            extractor_kwargs={"chunk_seconds": 3.0})
-    model.config.window_seconds = 3.0
-    out = tmp_path_factory.mktemp("fma") / "tiny-fma-cnn"
-    model.save_pretrained(out)
-    fe.save_pretrained(out)
-    return out
-
-
 def test_default_when_nothing_configured():
     """The shipped default: the features model and the musicnn genre model, weighted as learned."""
     from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE

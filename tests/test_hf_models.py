@@ -4,7 +4,6 @@ Everything is tiny (8 kHz audio, 16 bins, a few channels) so the file runs in se
 """
 from __future__ import annotations
 
-import inspect
 import json
 
 import numpy as np
@@ -21,8 +20,11 @@ from genre_models.hf_models import (  # noqa: E402
     WaveformFeatureExtractor,
     build_model,
     count_parameters,
+    extractor_options,
 )
 from genre_models.hf_models.feature_extraction import log_filterbank, mel_filterbank
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SR = 8000
 TINY_FE = {"sampling_rate": SR, "n_fft": 256, "hop_length": 128}
@@ -39,16 +41,6 @@ TINY = {
     "dnn": dict(n_mfcc=8, n_mels=16, hidden_sizes=(16, 8), dropout=0.0),
 }
 LABELS = ["low", "high"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy CPU torch's OpenMP workers waiting for
-    each other at every op can make a 1-s run take 30 s; restored afterwards for other test files."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tone(freq: float, seconds: float = 1.0, sr: int = SR, amp: float = 0.5, phase: float = 0.0) -> np.ndarray:
@@ -70,7 +62,7 @@ def tone_dataset(n_per_class: int = 8, seed: int = 0) -> tuple[list[np.ndarray],
 
 def tiny_fe_kwargs(extractor_cls: type) -> dict:
     """The TINY_FE options an extractor takes (a waveform has no n_fft or hop)."""
-    return {k: v for k, v in TINY_FE.items() if k in inspect.signature(extractor_cls.__init__).parameters}
+    return {k: v for k, v in TINY_FE.items() if k in extractor_options(extractor_cls)}
 
 
 def tiny(family: str, **extra):

@@ -32,6 +32,8 @@ from finetune import data as fdata  # noqa: E402
 from finetune import train as ftrain  # noqa: E402
 from genre_models.metadata import MISSING_ID, TrackMetadata, encode_batch, fit_stats  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SR = 8000
 GENRES = ("Folk", "Hip-Hop", "Rock")
 ARTISTS = {"Folk": ("Willow Creek", "Amber Fields"), "Hip-Hop": ("MC Dynamo", "Lil Quantum"),
@@ -49,14 +51,6 @@ RUNS = {
              "names_only": ("names", True), "stats_only": ("stats", True)},
     "audio": {"full": ("audio,stats,names", True), "metadata_only": ("stats,names", False)},
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tone(kind: str, rng: np.random.Generator, seconds: float = 1.5) -> np.ndarray:

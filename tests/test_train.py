@@ -26,6 +26,8 @@ pytest.importorskip("evaluate")
 from finetune import data as fdata  # noqa: E402
 from finetune import train as ftrain  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 SR = 22050
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -43,15 +45,6 @@ OURS = {  # small inputs and layers: each run takes a few seconds on one CPU thr
 }
 HUB = {"whisper": "whisper", "distilhubert": "hubert", "wav2vec2": "wav2vec2"}
 FAMILIES = [*HUB, *OURS]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads; on a 2-core machine they only thrash."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def clip(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:

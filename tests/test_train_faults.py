@@ -24,20 +24,13 @@ pytest.importorskip("accelerate")
 from finetune import train as ftrain  # noqa: E402
 from genre_models.registry import load_model  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # same thread count here as in the subprocesses: bit-identical weights
+
 REPO = Path(__file__).resolve().parents[1]
 SR = 11025
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
        "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 TINY = {"n_mels": 16, "channels": [4, 8], "n_fft": 512, "hop_length": 256, "sampling_rate": SR}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Same thread count in this process as in the subprocesses: bit-identical weights."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

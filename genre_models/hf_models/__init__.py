@@ -44,7 +44,7 @@ __all__ = [
     "GenreLSTMMetaConfig", "LSTMMetaForAudioClassification", "MetadataMFCCFeatureExtractor",
     "CNN1DForAudioClassification", "DNNForAudioClassification", "GenreCNN1DConfig", "GenreDNNConfig",
     "GenreWaveNetConfig", "MFCCMeanFeatureExtractor", "WaveNetForAudioClassification", "WaveformFeatureExtractor",
-    "MODEL_FAMILIES", "MelCNNForAudioClassification", "build_model", "count_parameters",
+    "MODEL_FAMILIES", "MelCNNForAudioClassification", "build_model", "count_parameters", "extractor_options",
     "MusiCNNConfig", "MusiCNNFeatureExtractor", "MusiCNNForAudioClassification", "MusiCNNModel",
 ]
 
@@ -78,6 +78,21 @@ def _register() -> None:
 _register()
 
 
+def extractor_options(cls: type) -> set[str]:
+    """Named ``__init__`` parameters of an extractor and of our extractors its ``**kwargs`` reach,
+    so a subclass that adds a few options and forwards the rest (lstm_meta's) still gets them routed.
+    The shared base's own (derived) arguments are not options."""
+    from .feature_extraction import _FramedAudioFeatureExtractor
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is _FramedAudioFeatureExtractor:
+            break
+        if "__init__" in vars(klass):
+            names |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
+    return names
+
+
 def build_model(
     family: str,
     labels: Sequence[str],
@@ -104,7 +119,7 @@ def build_model(
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ValueError(f"labels must be at least two distinct names, got {labels}")
     config_cls, model_cls, extractor_cls, fe_defaults = MODEL_FAMILIES[family]
-    fe_params = set(inspect.signature(extractor_cls.__init__).parameters) - {"self", "kwargs"}
+    fe_params = extractor_options(extractor_cls)
     fe_kwargs = {**fe_defaults, **(extractor_kwargs or {})}
     for key in [k for k in overrides if k in fe_params]:
         fe_kwargs[key] = overrides.pop(key)

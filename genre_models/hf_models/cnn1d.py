@@ -19,7 +19,7 @@ from transformers import PreTrainedConfig
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration import REQUIRES
-from .modeling import GenrePreTrainedModel, _pool_mask
+from .modeling import GenrePreTrainedModel, _pool_mask, check_frames
 
 
 class GenreCNN1DConfig(PreTrainedConfig):
@@ -135,10 +135,7 @@ class CNN1DForAudioClassification(GenrePreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         """``input_features``: ``(batch, frames, input_size)``; ``attention_mask``: ``(batch, frames)``."""
-        if input_features.dim() != 3 or input_features.shape[-1] != self.config.input_size:
-            raise ValueError(
-                f"expected input_features (batch, frames, {self.config.input_size}), got {tuple(input_features.shape)}"
-            )
+        check_frames(input_features, self.config.input_size)
         x = input_features.transpose(1, 2)  # coefficients as channels
         mask = attention_mask
         if mask is not None:

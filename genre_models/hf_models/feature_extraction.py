@@ -359,7 +359,42 @@ class LogMelFeatureExtractor(_FramedAudioFeatureExtractor):
 # ---------------------------------------------------------------------------------------------
 # MFCC
 # ---------------------------------------------------------------------------------------------
-class MFCCFeatureExtractor(_FramedAudioFeatureExtractor):
+class _Standardized:
+    """Per-column standardisation with training-set statistics, for extractors whose subclass gives
+    :meth:`raw_features` (``(frames, feature_size)``, un-normalised): the MFCC frames of lstm/cnn1d and
+    the MFCC means of dnn. ``mean``/``std`` are data statistics, fitted once on the training set
+    (:meth:`fit_normalization`) and saved in ``preprocessor_config.json``, so inference is identical
+    to training."""
+
+    def _set_statistics(self, mean: Sequence[float] | None, std: Sequence[float] | None, size: int,
+                        what: str) -> None:
+        for name, stats in (("mean", mean), ("std", std)):
+            if stats is not None and len(stats) != size:
+                raise ValueError(f"{name} has {len(stats)} values, expected {what}={size}")
+        self.mean = None if mean is None else [float(v) for v in mean]
+        self.std = None if std is None else [float(v) for v in std]
+
+    def _features(self, clip: np.ndarray) -> np.ndarray:
+        feats = self.raw_features(clip)
+        if self.do_normalize and self.mean is not None and self.std is not None:
+            feats = (feats - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        return feats.astype(np.float32)
+
+    def fit_normalization(self, examples: Sequence[np.ndarray], min_std: float = 1e-5):
+        """Set ``mean``/``std`` from training data; returns ``self`` (then ``save_pretrained`` it).
+
+        ``examples``: 1-D arrays are audio clips at ``sampling_rate``; 2-D arrays are already computed
+        :meth:`raw_features` ``(frames, feature_size)``. Statistics are over all frames of all examples
+        (a long clip weighs more, as it does in training batches of frames). Computed in float64.
+        """
+        self.mean, self.std = standardization_stats(
+            (self.raw_features(self._as_clips(np.asarray(ex))[0]) if np.ndim(ex) == 1 else np.asarray(ex)
+             for ex in examples),
+            self.feature_size, min_std)
+        return self
+
+
+class MFCCFeatureExtractor(_Standardized, _FramedAudioFeatureExtractor):
     """MFCC frames (optionally with deltas), normalised per coefficient, for the LSTM model.
 
     Output per example: ``(n_frames, n_mfcc * (1 + delta_order))``; batched ``input_features`` is
@@ -424,11 +459,7 @@ class MFCCFeatureExtractor(_FramedAudioFeatureExtractor):
         self.delta_width = int(delta_width)
         self.do_normalize = bool(do_normalize)
         feature_size = self.n_mfcc * (1 + self.delta_order)
-        for name, stats in (("mean", mean), ("std", std)):
-            if stats is not None and len(stats) != feature_size:
-                raise ValueError(f"{name} has {len(stats)} values, expected feature_size={feature_size}")
-        self.mean = None if mean is None else [float(v) for v in mean]
-        self.std = None if std is None else [float(v) for v in std]
+        self._set_statistics(mean, std, feature_size, "feature_size")
         super().__init__(
             feature_size=feature_size,
             sampling_rate=int(sampling_rate),
@@ -457,25 +488,6 @@ class MFCCFeatureExtractor(_FramedAudioFeatureExtractor):
         for order in range(1, self.delta_order + 1):
             parts.append(librosa.feature.delta(mfcc, width=self.delta_width, order=order, mode="nearest"))
         return np.concatenate(parts, axis=0).T.astype(np.float32)
-
-    def _features(self, clip: np.ndarray) -> np.ndarray:
-        feats = self.raw_features(clip)
-        if self.do_normalize and self.mean is not None and self.std is not None:
-            feats = (feats - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
-        return feats.astype(np.float32)
-
-    def fit_normalization(self, examples: Sequence[np.ndarray], min_std: float = 1e-5) -> MFCCFeatureExtractor:
-        """Set ``mean``/``std`` from training data; returns ``self`` (then ``save_pretrained`` it).
-
-        ``examples``: 1-D arrays are audio clips at ``sampling_rate``; 2-D arrays are already computed
-        :meth:`raw_features` ``(frames, feature_size)``. Statistics are over all frames of all examples
-        (a long clip weighs more, as it does in training batches of frames). Computed in float64.
-        """
-        self.mean, self.std = standardization_stats(
-            (self.raw_features(self._as_clips(np.asarray(ex))[0]) if np.ndim(ex) == 1 else np.asarray(ex)
-             for ex in examples),
-            self.feature_size, min_std)
-        return self
 
 
 def standardization_stats(

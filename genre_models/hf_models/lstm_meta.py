@@ -33,8 +33,8 @@ from transformers.utils import TensorType
 from ..metadata import (BRANCH_FIELDS, CHAR_VOCAB_SIZE, STAT_FIELDS, TrackMetadata, as_metadata, encode_batch,
                         fit_stats)
 from .configuration import REQUIRES
-from .feature_extraction import CropPosition, MFCCFeatureExtractor
-from .modeling import GenrePreTrainedModel, _check_pooling, run_rnn
+from .feature_extraction import MFCCFeatureExtractor
+from .modeling import GenrePreTrainedModel, _check_pooling, check_frames, run_rnn
 
 BRANCHES = ("audio", "stats", "names")
 MetadataInput = Mapping[str, Any] | TrackMetadata | None
@@ -111,29 +111,13 @@ class MetadataMFCCFeatureExtractor(MFCCFeatureExtractor):
 
     def __init__(
         self,
-        sampling_rate: int = 22050,
-        n_mfcc: int = 20,
-        n_fft: int = 2048,
-        hop_length: int = 512,
-        n_mels: int = 128,
-        fmin: float | None = None,
-        fmax: float | None = None,
-        amin: float = 1e-10,
-        delta_order: int = 0,
-        delta_width: int = 9,
-        do_normalize: bool = True,
-        mean: list[float] | None = None,
-        std: list[float] | None = None,
-        chunk_seconds: float | None = None,
-        crop_position: CropPosition = "center",
-        padding_value: float = 0.0,
-        return_attention_mask: bool = True,
         max_chars: int = 128,
         lowercase: bool = True,
         stats_mean: list[float] | None = None,
         stats_std: list[float] | None = None,
         **kwargs: Any,
     ):
+        """The metadata options; every other argument is :class:`MFCCFeatureExtractor`'s."""
         if max_chars < 1:
             raise ValueError(f"max_chars must be >= 1, got {max_chars}")
         for name, values in (("stats_mean", stats_mean), ("stats_std", stats_std)):
@@ -143,13 +127,7 @@ class MetadataMFCCFeatureExtractor(MFCCFeatureExtractor):
         self.lowercase = bool(lowercase)
         self.stats_mean = None if stats_mean is None else [float(v) for v in stats_mean]
         self.stats_std = None if stats_std is None else [float(v) for v in stats_std]
-        super().__init__(
-            sampling_rate=sampling_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-            fmin=fmin, fmax=fmax, amin=amin, delta_order=delta_order, delta_width=delta_width,
-            do_normalize=do_normalize, mean=mean, std=std, chunk_seconds=chunk_seconds,
-            crop_position=crop_position, padding_value=padding_value, return_attention_mask=return_attention_mask,
-            **kwargs,
-        )
+        super().__init__(**kwargs)
 
     def fit_metadata(self, records: Sequence[MetadataInput]) -> MetadataMFCCFeatureExtractor:
         """Set ``stats_mean``/``stats_std`` from the training tracks' metadata; returns ``self``."""
@@ -235,9 +213,7 @@ class LSTMMetaForAudioClassification(GenrePreTrainedModel):
         if "audio" in self.branches:
             if input_features is None:
                 raise ValueError("this model has an audio branch: pass input_features")
-            if input_features.dim() != 3 or input_features.shape[-1] != self.config.input_size:
-                raise ValueError(f"expected input_features (batch, frames, {self.config.input_size}), "
-                                 f"got {tuple(input_features.shape)}")
+            check_frames(input_features, self.config.input_size)
             parts.append(run_rnn(self.lstm, input_features, attention_mask, self.config.pooling))
         missing = [n for n, v in (("stats", stats), ("stats_mask", stats_mask)) if v is None] \
             if "stats" in self.branches else []

@@ -9,16 +9,15 @@ coefficients differ in scale by two orders of magnitude (c1 around -100 to -400,
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import features
-from .feature_extraction import CropPosition, _FramedAudioFeatureExtractor, standardization_stats
+from .feature_extraction import CropPosition, _FramedAudioFeatureExtractor, _Standardized
 
 
-class MFCCMeanFeatureExtractor(_FramedAudioFeatureExtractor):
+class MFCCMeanFeatureExtractor(_Standardized, _FramedAudioFeatureExtractor):
     """Mono audio → ``input_features`` ``(batch, n_mfcc)``: the mean of each MFCC over the clip.
 
     A clip is one "frame" (its mean), so clips of any length batch without padding or a mask.
@@ -56,11 +55,7 @@ class MFCCMeanFeatureExtractor(_FramedAudioFeatureExtractor):
         self.n_mels = int(n_mels)
         self.n_mfcc = int(n_mfcc)
         self.do_normalize = bool(do_normalize)
-        for name, stats in (("mean", mean), ("std", std)):
-            if stats is not None and len(stats) != self.n_mfcc:
-                raise ValueError(f"{name} has {len(stats)} values, expected n_mfcc={self.n_mfcc}")
-        self.mean = None if mean is None else [float(v) for v in mean]
-        self.std = None if std is None else [float(v) for v in std]
+        self._set_statistics(mean, std, self.n_mfcc, "n_mfcc")
         super().__init__(
             feature_size=self.n_mfcc,
             sampling_rate=int(sampling_rate),
@@ -83,19 +78,5 @@ class MFCCMeanFeatureExtractor(_FramedAudioFeatureExtractor):
         mfcc = features.mfcc_frames(clip, self.sampling_rate, self.n_fft, self.hop_length, self.n_mels, self.n_mfcc)
         return mfcc.mean(axis=1, dtype=np.float64)[None, :].astype(np.float32)
 
-    def _features(self, clip: np.ndarray) -> np.ndarray:
-        feats = self.raw_features(clip)
-        if self.do_normalize and self.mean is not None and self.std is not None:
-            feats = (feats - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
-        return feats.astype(np.float32)
-
     def _layout(self, feats: np.ndarray) -> np.ndarray:
         return feats[0]  # (n_mfcc,)
-
-    def fit_normalization(self, examples: Sequence[np.ndarray], min_std: float = 1e-5) -> MFCCMeanFeatureExtractor:
-        """Set ``mean``/``std`` from training clips (1-D audio) or :meth:`raw_features` rows; returns ``self``."""
-        self.mean, self.std = standardization_stats(
-            (self.raw_features(self._as_clips(np.asarray(ex))[0]) if np.ndim(ex) == 1 else np.asarray(ex)
-             for ex in examples),
-            self.n_mfcc, min_std)
-        return self

@@ -69,6 +69,21 @@ def masked_time_pool(x: torch.Tensor, mask: torch.Tensor | None, mode: str) -> t
     return torch.cat([mean, maxed], dim=-1)
 
 
+def check_frames(input_features: torch.Tensor, input_size: int) -> None:
+    """Frame-sequence models (lstm, cnn1d, lstm_meta) take ``(batch, frames, input_size)``."""
+    if input_features.dim() != 3 or input_features.shape[-1] != input_size:
+        raise ValueError(f"expected input_features (batch, frames, {input_size}), got {tuple(input_features.shape)}")
+
+
+def init_batch_norm(module: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
+    """A BatchNorm at identity with fresh running statistics (through ``transformers.initialization``)."""
+    init.ones_(module.weight)
+    init.zeros_(module.bias)
+    init.zeros_(module.running_mean)
+    init.ones_(module.running_var)
+    init.zeros_(module.num_batches_tracked)
+
+
 def _check_pooling(pooling: str, allowed: set[str]) -> None:
     if pooling not in allowed:
         raise ValueError(f"pooling must be one of {sorted(allowed)}, got {pooling!r}")
@@ -133,11 +148,7 @@ class GenrePreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-            init.zeros_(module.running_mean)
-            init.ones_(module.running_var)
-            init.zeros_(module.num_batches_tracked)
+            init_batch_norm(module)
         elif isinstance(module, (nn.LSTM, nn.GRU)):
             for name, param in module.named_parameters():
                 if name.startswith("weight_ih"):
@@ -256,10 +267,7 @@ class LSTMForAudioClassification(GenrePreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         """``input_features``: ``(batch, frames, input_size)``; ``attention_mask``: ``(batch, frames)``."""
-        if input_features.dim() != 3 or input_features.shape[-1] != self.config.input_size:
-            raise ValueError(
-                f"expected input_features (batch, frames, {self.config.input_size}), got {tuple(input_features.shape)}"
-            )
+        check_frames(input_features, self.config.input_size)
         x = input_features
         if self.input_norm is not None:
             x = self.input_norm(x.transpose(1, 2)).transpose(1, 2)

@@ -38,6 +38,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration import REQUIRES
 from .feature_extraction import _FramedAudioFeatureExtractor
+from .modeling import init_batch_norm
 
 # The package's configuration.MSD_LABELS / MTT_LABELS, in the order of the checkpoints' outputs.
 MSD_TAGS = [
@@ -217,11 +218,7 @@ class MusiCNNPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-            init.zeros_(module.running_mean)
-            init.ones_(module.running_var)
-            init.zeros_(module.num_batches_tracked)
+            init_batch_norm(module)
 
 
 class MusiCNNModel(MusiCNNPreTrainedModel):
