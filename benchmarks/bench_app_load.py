@@ -71,6 +71,7 @@ class LoadResult:
     duration: float
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests
     failures: list[str] = field(default_factory=list)  # one message per failed request
+    per_client: dict[int, dict[str, int]] = field(default_factory=dict)  # client -> {"sent", "served", "failed"}
     wall: float = 0.0
     peak_rss_mb: float = 0.0
     clip: str = ""
@@ -91,6 +92,9 @@ class LoadResult:
             lines.append(f"latency p50 {self.percentile(50):.2f} s, p95 {self.percentile(95):.2f} s, "
                          f"max {max(self.latencies):.2f} s")
         lines.append(f"app peak RSS (with children) {self.peak_rss_mb:.0f} MB")
+        if self.per_client:
+            lines.append("answers per client: " + ", ".join(
+                f"#{c} {v['served']}/{v['sent']}" for c, v in sorted(self.per_client.items())))
         lines += [f"failure: {f}" for f in self.failures[:5]]
         return "\n".join(lines)
 
@@ -137,13 +141,17 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
             Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
             t_end = time.perf_counter() + duration
 
-            def user(_: int) -> None:
+            def user(i: int) -> None:
+                counts = {"sent": 0, "served": 0, "failed": 0}
+                with lock:
+                    result.per_client[i] = counts
                 client = Client(url, verbose=False)
                 sent = 0
                 while time.perf_counter() < t_end and (requests_per_client is None or sent < requests_per_client):
                     if not budget.acquire(blocking=False):
                         return
                     sent += 1
+                    counts["sent"] += 1
                     t0 = time.perf_counter()
                     try:
                         label = client.predict(handle_file(str(clip)), api_name="/classify")[0]
@@ -151,10 +159,12 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
                             raise RuntimeError(f"empty answer: {label!r}")
                     except Exception as err:  # noqa: BLE001  counted, reported
                         with lock:
-                            result.failures.append(f"{type(err).__name__}: {err}"[:300])
+                            result.failures.append(f"client {i}: {type(err).__name__}: {err}"[:300])
+                            counts["failed"] += 1
                     else:
                         with lock:
                             result.latencies.append(time.perf_counter() - t0)
+                            counts["served"] += 1
 
             t0 = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:

@@ -106,6 +106,9 @@ class DataSplits:
     split_name: str
     dataset: str
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # how the split was made, beyond its name (seed and fractions of a random split, the list folder,
+    # a fold's fingerprint): recorded with every model trained on it (finetune.provenance)
+    rule: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_disjoint(self.splits)
@@ -386,10 +389,12 @@ def load_splits(args: Any, seed: int, token: str | None = None) -> DataSplits:
         split_name = args.split or "official"
         if split_name not in ("official", "random"):
             raise ValueError("FMA datasets use --split official (the FMA train/validation/test split) or random")
+        rule: dict[str, Any] = {"fma_metadata": str(args.fma_metadata)}
         if split_name == "random":
             all_tracks = [t for ts in splits.values() for t in ts]
             splits = stratified_split(all_tracks, args.valid_fraction, args.test_fraction, seed)
-        return _limit(DataSplits(labels, splits, split_name, dataset, skipped), args)
+            rule.update(seed=seed, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
+        return _limit(DataSplits(labels, splits, split_name, dataset, skipped, rule), args)
 
     if dataset == "gtzan" and not args.data_dir:
         rows = gtzan_from_hub(args.dataset_name, args.dataset_config_name, args.hf_cache_dir, token)
@@ -406,10 +411,13 @@ def load_splits(args: Any, seed: int, token: str | None = None) -> DataSplits:
     split_name = args.split or "random"
     if split_name == "random":
         splits, skipped = stratified_split(tracks, args.valid_fraction, args.test_fraction, seed), []
+        rule: dict[str, Any] = {"seed": seed, "valid_fraction": args.valid_fraction,
+                                "test_fraction": args.test_fraction}
     else:
         split_dir = args.split_dir or DEFAULT_SPLIT_DIR
         splits, skipped = apply_split_lists(tracks, read_split_lists(split_dir, split_name))
-    return _limit(DataSplits(labels, splits, split_name, source, skipped), args)
+        rule = {"split_dir": str(split_dir)}
+    return _limit(DataSplits(labels, splits, split_name, source, skipped, rule), args)
 
 
 def _limit(data: DataSplits, args: Any) -> DataSplits:
@@ -423,7 +431,11 @@ def _limit(data: DataSplits, args: Any) -> DataSplits:
         if limit is not None and len(tracks) > limit:
             step = len(tracks) / limit
             splits[name] = [tracks[int(i * step)] for i in range(limit)]
-    return replace(data, splits=splits)
+    rule = dict(data.rule)
+    for key in ("max_train_tracks", "max_eval_tracks"):
+        if getattr(args, key, None) is not None:
+            rule[key] = getattr(args, key)
+    return replace(data, splits=splits, rule=rule)
 
 
 # ---------------------------------------------------------------------------------------------

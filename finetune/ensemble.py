@@ -18,6 +18,11 @@ validation sets are small. The learned values go into an ``ensemble.json`` that 
 The report compares, on ``--eval_split`` (default ``test``): each model alone, the equal-weight
 average, and the learned ensemble; the "best single model" is the one with the best accuracy
 on the fit split, so the test split chooses nothing.
+
+No member is scored on tracks it was trained or validated on, on the fit split *or* the eval split
+(the members' track records, :mod:`finetune.provenance`): such a member would earn weight for
+remembering, not for generalising. ``--allow_train_overlap`` runs anyway and the printed table and
+``ensemble.json`` say so.
 """
 from __future__ import annotations
 
@@ -57,6 +62,9 @@ class EnsembleArguments:
         "help": "L2 pull of log-temperatures to 0 and weight logits to equal (per track, so it fades with more data)"})
     seed: int = field(default=42, metadata={"help": "seed of --split random (use the training runs' seed)"})
     token: Optional[str] = field(default=None, metadata={"help": "Hub token for models and datasets"})
+    allow_train_overlap: bool = field(default=False, metadata={
+        "help": "fit and score even where a member was trained or validated on the fit/eval tracks "
+                "(the output then says so); default: refuse"})
 
 
 # ------------------------------------------------------------------------------------- scoring
@@ -204,6 +212,7 @@ def ensemble_config(model_names: Sequence[str], weights: np.ndarray, temperature
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from transformers import HfArgumentParser
 
+    from finetune import provenance
     from finetune.arguments import DataArguments
     from finetune.data import load_splits
 
@@ -219,6 +228,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for split in (args.fit_split, args.eval_split):
         if split not in data.splits:
             raise SystemExit(f"no split {split!r}; this data has {sorted(data.splits)}")
+    try:
+        overlap = provenance.check_no_overlap(
+            args.models,
+            {s: [t.track_id for t in data.splits[s]] for s in dict.fromkeys((args.fit_split, args.eval_split))},
+            allow=args.allow_train_overlap)
+    except provenance.TrainOverlapError as err:
+        if argv is not None:
+            raise
+        raise SystemExit(f"finetune/ensemble.py: {err}") from None
     if [m.labels for m in models][0] != list(data.labels):
         logger.warning("the models' labels %s differ from the data's %s; labels are matched by name",
                        models[0].labels, data.labels)
@@ -245,13 +263,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "evaluated_on": {"split": data.split_name, "eval_split": args.eval_split, "tracks": int(len(evaluation.y))},
         "report": report,
         "skipped": fit.skipped + evaluation.skipped,
+        "train_overlap": overlap,
         "command": "python finetune/ensemble.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
+    if overlap["problems"]:  # --allow_train_overlap: said first thing in the file, not only in the log
+        info = {"WARNING": "members were fitted and/or scored on tracks they were trained or validated on "
+                           "(--allow_train_overlap): these weights and figures are NOT held-out: "
+                           + "; ".join(overlap["problems"]), **info}
     config = ensemble_config(args.models, weights, temperatures, args.output_file, info)
     Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output_file).write_text(json.dumps(config, indent=2) + "\n")
     for name, w, t in zip(fit.models, weights, temperatures):
         logger.info("%-40s weight %.3f  temperature %.3f", name, w, t)
+    if overlap["problems"]:
+        print("WARNING: --allow_train_overlap: " + "; ".join(overlap["problems"])
+              + "\nTHESE FIGURES ARE NOT HELD-OUT FIGURES.\n")
+    if overlap["unchecked"]:
+        print(f"note: no track record for {', '.join(overlap['unchecked'])}: training overlap unchecked\n")
     print(to_markdown(report, f"{data.split_name}/{args.fit_split}", f"{data.split_name}/{args.eval_split}"))
     print(f"\nwrote {args.output_file}; skipped {len(info['skipped'])} undecodable track(s)")
     return config

@@ -9,6 +9,11 @@ can load (ours after ``import genre_models.hf_models``, Whisper, HuBERT, Wav2Vec
 scored like ``finetune/train.py`` and the CLI do: ``config.json``'s ``window_seconds`` windows, no
 overlap, probabilities averaged per track. ``--split random`` re-creates the training split only
 with the same ``--seed`` (default 42, as in training) and the same data.
+
+A model is never scored on tracks it was trained or validated on: the track record its training
+wrote (``metrics.json``; :mod:`finetune.provenance`) is checked against the scored tracks, and a
+random split rebuilt from its seed must be the one the model recorded (a file added or removed
+reshuffles it). ``--allow_train_overlap`` scores anyway, and the row and the returned metrics say so.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from finetune.arguments import DataArguments  # noqa: E402
 from finetune.data import AudioStore, Track, WindowDataset, load_splits  # noqa: E402
 from finetune.modeling import Featurizer  # noqa: E402
 from finetune.data import collate_meta  # noqa: E402
+from finetune import provenance  # noqa: E402
 from finetune.scoring import score_tracks  # noqa: E402
 
 HEADER = "| model | dataset | split | scored | tracks | accuracy | macro-F1 |\n|---|---|---|---|---|---|---|"
@@ -48,6 +54,9 @@ class EvalArguments:
     name: Optional[str] = field(default=None, metadata={"help": "model name in the row (default: the folder name)"})
     header: bool = field(default=False, metadata={"help": "print the table header first"})
     token: Optional[str] = field(default=None, metadata={"help": "Hub token"})
+    allow_train_overlap: bool = field(default=False, metadata={
+        "help": "score even tracks the model was trained or validated on (the output then says so); "
+                "default: refuse"})
 
 
 def load_checkpoint(name_or_path: str, token: str | None = None) -> tuple[torch.nn.Module, Any, float]:
@@ -75,6 +84,14 @@ def evaluate_checkpoint(eval_args: EvalArguments, data_args: DataArguments) -> d
         raise ValueError(f"the data has genres the model does not know: {unknown} (model: {sorted(model_ids)})")
     if eval_args.eval_split not in data.splits:
         raise ValueError(f"no split {eval_args.eval_split!r}; have {sorted(data.splits)}")
+    name = eval_args.name or Path(eval_args.model).name
+    record = provenance.read_record(eval_args.model)
+    if record is not None and data.split_name == "random" and record.get("rule", {}).get("split") == "random":
+        provenance.check_rebuilt_split(name, record, {s: [t.track_id for t in ts] for s, ts in data.splits.items()},
+                                       limited=data_args.max_eval_tracks is not None)
+    overlap = provenance.check_no_overlap(
+        [eval_args.model], {eval_args.eval_split: [t.track_id for t in data.splits[eval_args.eval_split]]},
+        allow=eval_args.allow_train_overlap, records={eval_args.model: record})
     tracks = [Track(t.track_id, model_ids[data.labels[t.label]], t.source, t.metadata)  # FMA metadata kept
               for t in data.splits[eval_args.eval_split]]
     data = replace(data, splits={eval_args.eval_split: tracks})
@@ -83,15 +100,23 @@ def evaluate_checkpoint(eval_args: EvalArguments, data_args: DataArguments) -> d
     dataset = WindowDataset(store, data.splits[eval_args.eval_split], int(round(window * fe.sampling_rate)))
     scores = score_tracks(model, Featurizer(fe, model, collate_meta), dataset, eval_args.batch_size)
     metrics = scores.metrics()
-    name = eval_args.name or Path(eval_args.model).name
     metrics.update({"model": name, "dataset": data.dataset, "split": data.split_name,
                     "eval_split": eval_args.eval_split, "window_seconds": window,
-                    "skipped_files": sum(1 for s in data.skipped if not s["reason"].startswith("missing"))})
+                    "skipped_files": sum(1 for s in data.skipped if not s["reason"].startswith("missing")),
+                    "train_overlap": {"checked": bool(overlap["checked"]), "allowed": overlap["allowed"],
+                                      "overlapping_tracks": sum(overlap["overlap"].get(eval_args.model, {}).values()),
+                                      "problems": overlap["problems"]}})
     return metrics
 
 
 def markdown_row(m: dict[str, Any]) -> str:
-    return (f"| {m['model']} | {m['dataset']} | {m['split']} | {m['eval_split']} | {m['tracks']} "
+    flag = ""
+    over = m.get("train_overlap") or {}
+    if over.get("overlapping_tracks"):
+        flag = f" (**{over['overlapping_tracks']} TRAINING/VALIDATION TRACKS SCORED: not a held-out figure**)"
+    elif over and not over.get("checked"):
+        flag = " (no track record: overlap unchecked)"
+    return (f"| {m['model']}{flag} | {m['dataset']} | {m['split']} | {m['eval_split']} | {m['tracks']} "
             f"| {m['accuracy']:.3f} | {m['macro_f1']:.3f} |")
 
 
@@ -103,7 +128,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     parser = HfArgumentParser((EvalArguments, DataArguments))
     eval_args, data_args = parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv))
-    metrics = evaluate_checkpoint(eval_args, data_args)
+    try:
+        metrics = evaluate_checkpoint(eval_args, data_args)
+    except (provenance.TrainOverlapError, provenance.SplitMismatchError) as err:
+        if argv is not None:  # called from Python: let the caller see the exception
+            raise
+        raise SystemExit(f"finetune/evaluate.py: {err}") from None
     if eval_args.header:
         print(HEADER)
     print(markdown_row(metrics), flush=True)

@@ -180,6 +180,7 @@ def model_card(info: dict[str, Any]) -> str:
         f"- Files skipped because they do not decode: {m.get('skipped_files', 0)}; listed tracks missing "
         f"from the data: {m.get('missing_files', 0)}.",
         "",
+        *track_section(info.get("track_record")),
         "## Use",
         "",
         "```python",
@@ -205,6 +206,28 @@ def model_card(info: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(front + lines)
+
+
+def track_section(record: dict[str, Any] | None) -> list[str]:
+    """The model card's list of the tracks the model was trained, validated and tested on (canonical
+    ids, see ``finetune.provenance``), with their sha256 and the split's rule."""
+    if not record:
+        return []
+    rule = ", ".join(f"{k}={v}" for k, v in record.get("rule", {}).items())
+    lines = ["## Tracks", "",
+             f"Ids: {record.get('identity', 'track ids')}. Split rule: {rule}. Scoring this model on any train or "
+             "valid track below is refused by `finetune/evaluate.py` and `finetune/ensemble.py` "
+             "(`metrics.json` `track_record` holds the same lists).", "",
+             "| split | tracks | sha256 of the sorted ids |", "|---|---|---|"]
+    for name in ("train", "valid", "test"):
+        lines.append(f"| {name} | {record.get(f'{name}_tracks', 0)} | `{record.get(f'{name}_tracks_sha256', '')}` |")
+    lines.append("")
+    for name in ("train", "valid", "test"):
+        ids = record.get(f"{name}_tracks_ids") or []
+        if ids:
+            lines += [f"<details><summary>{name} tracks ({len(ids)})</summary>", "", ", ".join(ids), "",
+                      "</details>", ""]
+    return lines
 
 
 def push_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False,

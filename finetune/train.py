@@ -63,7 +63,7 @@ from finetune.modeling import (  # noqa: E402
     needs_fitting,
     window_seconds,
 )
-from finetune import reporting  # noqa: E402
+from finetune import provenance, reporting  # noqa: E402
 from finetune.scoring import TrackScores, score_tracks  # noqa: E402
 
 logger = logging.getLogger("finetune.train")
@@ -485,6 +485,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
             results[name] = score_tracks(model, featurizer, ds, train_args.per_device_eval_batch_size, accelerator,
                                          train_args.dataloader_num_workers, show, f"scoring {name}")
     metrics = build_metrics(family, data, state, results, window, data_args, len(train_ds))
+    metrics[provenance.RECORD_KEY] = training_record(data, train_args.seed)
+    if "test" in results:  # each test track's answer, so any figure over a subset of them can be recomputed
+        metrics["test_predictions"] = {provenance.canonical_id(t.track_id): data.labels[int(p)]
+                                       for t, p in zip(evals["test"].tracks, results["test"].predictions)}
     if getattr(accelerator.unwrap_model(model).config, "branches", None):  # lstm_meta: which ablation
         metrics["branches"] = list(accelerator.unwrap_model(model).config.branches)
     save_model_folder(accelerator, model, fe, out, merge=True)
@@ -522,6 +526,15 @@ def build_metrics(family: str, data: DataSplits, state: TrainState, results: dic
     return metrics
 
 
+def training_record(data: DataSplits, seed: int) -> dict[str, Any]:
+    """The tracks this run trained, validated and tested on (canonical ids, see
+    :mod:`finetune.provenance`), the files skipped, and the split's rule: what ``evaluate.py`` and
+    ``ensemble.py`` check before scoring the model anywhere."""
+    rule = {"dataset": data.dataset, "split": data.split_name, "seed": seed, **data.rule}
+    return provenance.track_record({name: [t.track_id for t in tracks] for name, tracks in data.splits.items()},
+                                   rule, [s["track_id"] for s in data.skipped])
+
+
 def write_report(out: Path, family: str, model_args: ModelArguments, data_args: DataArguments,
                  train_args: TrainArguments, data: DataSplits, state: TrainState, results: dict[str, TrackScores],
                  metrics: dict[str, Any], lr: float, train_examples: int, sr: int, window: float,
@@ -541,6 +554,7 @@ def write_report(out: Path, family: str, model_args: ModelArguments, data_args: 
         "base_model": base if base and not Path(base).exists() else None,
         "hub_dataset": data_args.dataset_name if data_args.dataset == "gtzan" and not data_args.data_dir else None,
         "dataset": data.dataset, "split": data.split_name, "counts": data.counts(), "train_examples": train_examples,
+        "track_record": metrics.get(provenance.RECORD_KEY),
         "sampling_rate": sr, "window_seconds": window, "command": command or reporting.command_line(),
         "repo_id": train_args.hub_model_id if train_args.push_to_hub else None,
         "hyperparameters": {"learning_rate": lr, "epochs": train_args.num_train_epochs,

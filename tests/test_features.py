@@ -99,8 +99,11 @@ def test_full_clips_match_table_except_tempo(clip_deviations: np.ndarray) -> Non
 
 
 def test_full_clips_match_table_tempo(clip_deviations: np.ndarray) -> None:
+    """Every clip, not most: librosa's plain ``feature.tempo`` (mean-aggregated onset envelope) picks
+    another peak on exactly 2 of these 10 (country, pop), so a looser bound would pass with that bug."""
     matched = np.abs(clip_deviations[:, TEMPO]) <= TOLERANCE
-    assert matched.sum() >= 8, f"tempo matches only on {[g for g, m in zip(GENRES, matched) if m]}"
+    off = [g for g, m in zip(GENRES, matched) if not m]
+    assert not off, f"tempo differs from the table on {off} ({len(off)}/10)"
 
 
 def test_3s_segments_match_table(gtzan_dir: Path, table_std: np.ndarray) -> None:

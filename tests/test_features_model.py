@@ -199,8 +199,15 @@ def test_soft_vote_part_weights() -> None:
 
 
 # ----------------------------------------------------------------------------- with the shared GTZAN table
+# The shipped recipe refit on filtered train+valid (557 rows of the 870-row table), scored on filtered test
+# (265 rows): seeded and deterministic, so the test sits at the figure, not far below it. Printed by
+# `python finetune/classical.py --export genre_models/pretrained/gtzan-features --refit` (refit.md).
+FILTERED_SIZES = (383, 174, 265)
+FILTERED_TEST_ACCURACY, FILTERED_TEST_MACRO_F1 = 0.596, 0.578
+
+
 def test_shipped_recipe_floor_on_filtered_split(gtzan_dir: Path) -> None:
-    """The committed recipe refit on filtered train+valid must clear a floor on filtered test (chance 0.10)."""
+    """The committed recipe refit on filtered train+valid gives the recorded filtered-test figure (± 0.01)."""
     pytest.importorskip("sklearn")
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -210,14 +217,16 @@ def test_shipped_recipe_floor_on_filtered_split(gtzan_dir: Path) -> None:
     parts = tuple(recipe.pop("parts"))
     recipe["mlp_hidden"] = tuple(recipe["mlp_hidden"])
     data = load_data(gtzan_dir)
-    assert (data.split["train"].sum(), data.split["valid"].sum(), data.split["test"].sum()) == (430, 183, 288)
+    assert (data.split["train"].sum(), data.split["valid"].sum(), data.split["test"].sum()) == FILTERED_SIZES
     Z = transform_features(data.X, data.feature_names, log_features(data.feature_names))
     trva, te = data.split["train"] | data.split["valid"], data.split["test"]
     est = pipe(soft_vote(parts, **recipe)).fit(Z[trva], data.y[trva])
     pred = est.predict(Z[te])
     acc, f1 = accuracy_score(data.y[te], pred), f1_score(data.y[te], pred, average="macro")
-    assert acc >= 0.52, acc  # measured 0.566 on the 288 test tracks
-    assert f1 >= 0.50, f1    # measured 0.556
+    assert abs(acc - FILTERED_TEST_ACCURACY) <= 0.01, acc
+    assert abs(f1 - FILTERED_TEST_MACRO_F1) <= 0.01, f1
+    recorded = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["metrics"]["filtered_test"]
+    assert abs(recorded["accuracy"] - acc) <= 0.01 and abs(recorded["macro_f1"] - f1) <= 0.01, recorded  # the card's
 
 
 def test_committed_model_fits_the_table(gtzan_dir: Path) -> None:
@@ -231,5 +240,5 @@ def test_committed_model_fits_the_table(gtzan_dir: Path) -> None:
     y = [r["label"] for r in rows]
     pred = model.predict(X)
     acc = float(np.mean([a == b for a, b in zip(pred, y)]))
-    assert acc >= 0.82, acc  # measured 0.864
+    assert acc >= 0.82, acc  # measured 0.849 (869 rows)
     assert acc == pytest.approx(model.config["metrics"]["training_accuracy"], abs=0.01)

@@ -20,14 +20,14 @@ from finetune.ensemble import Scored, compare, fit_mixture, log_loss, mixture, t
 LABELS = ["a", "b", "c"]
 
 
-def synthetic(n_tracks: int, seed: int) -> Scored:
+def synthetic(n_tracks: int, seed: int, hits: tuple[float, float] = (0.8, 0.6)) -> Scored:
     """Model 0 right 80 % of the time with moderate confidence; model 1 right 60 % but always
-    certain (0.98); model 2 uniform noise. Two windows per track."""
+    certain (0.98); model 2 uniform noise. Two windows per track. ``hits``: the two models' hit rates."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n_tracks)
     windows: list[list[np.ndarray]] = [[], [], []]
     for label in y:
-        for k, (hit, conf) in enumerate([(0.8, 0.7), (0.6, 0.98)]):
+        for k, (hit, conf) in enumerate([(hits[0], 0.7), (hits[1], 0.98)]):
             guess = label if rng.random() < hit else (label + rng.integers(1, 3)) % 3
             p = np.full(3, (1 - conf) / 2)
             p[guess] = conf
@@ -68,10 +68,15 @@ def test_penalty_keeps_a_tiny_fit_split_near_equal_weights():
 
 
 def test_best_single_is_chosen_on_the_fit_split():
-    fit, test = synthetic(200, 3), synthetic(200, 4)
+    """The fit split and the eval split disagree on the best model, so choosing on eval would fail."""
+    fit, test = synthetic(200, 3, hits=(0.8, 0.6)), synthetic(200, 4, hits=(0.5, 0.9))
     w, t, _ = fit_mixture(fit)
     report = compare(fit, test, w, t)
-    assert report["best_single"] == max(fit.models, key=lambda m: report["rows"][m]["fit"]["accuracy"])
+    rows = report["rows"]
+    best_on_eval = max(test.models, key=lambda m: rows[m]["eval"]["accuracy"])
+    assert rows["good"]["fit"]["accuracy"] > rows["overconfident"]["fit"]["accuracy"]  # the data really differ
+    assert best_on_eval == "overconfident"
+    assert report["best_single"] == "good"
     assert set(report["rows"]) == {"good", "overconfident", "noise", "equal-weight average", "learned ensemble"}
 
 

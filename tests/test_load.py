@@ -19,8 +19,10 @@ def test_four_clients_for_fifteen_seconds(tmp_path):
     res = run_load(clients=4, duration=15, max_requests=16, clip_seconds=5.0, log=tmp_path / "app.log")
     report = res.report()
     assert res.failures == [], report
-    assert res.served >= 4, report  # every client got at least one answer
-    assert res.served <= 16  # the request budget holds
+    assert sorted(res.per_client) == [0, 1, 2, 3], report  # every client ran ...
+    for client, counts in res.per_client.items():  # ... and every one of them was answered, each time
+        assert counts["served"] >= 1 and counts["served"] == counts["sent"] and counts["failed"] == 0, (client, report)
+    assert res.served == sum(c["served"] for c in res.per_client.values()) <= 16  # the request budget holds
     assert 0 < res.percentile(50) <= res.percentile(95) < 60 and not math.isnan(res.percentile(95)), report
     assert 100 < res.peak_rss_mb < 4000, report
     assert "served" in report and "p95" in report

@@ -5,7 +5,9 @@ The static check parses every Python file of the project (AST, not grep, so comm
 do not count) and fails on: ``pickle``/``dill``/``joblib`` ``load(s)``, ``torch.load`` without
 ``weights_only=True``, ``np.load(allow_pickle=True)``, ``trust_remote_code`` set to anything but a
 literal ``False``, ``eval``/``exec``, ``subprocess``/``os.system`` with a shell, ``yaml.load``
-without a safe loader. It is itself tested on snippets that break each rule.
+without a safe loader. Names are resolved through the file's imports, so an alias does not hide a
+call (``from pickle import loads``, ``import pickle as pk``, ``from torch import load``,
+``import torch as T``). It is itself tested on snippets that break each rule.
 """
 from __future__ import annotations
 
@@ -36,13 +38,36 @@ def _dotted(node: ast.expr) -> str:
     return ""
 
 
+def import_aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> what it was imported as, for every import of the file (any scope):
+    ``import pickle as pk`` gives ``pk -> pickle``, ``from torch import load`` gives ``load -> torch.load``."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _resolve(name: str, aliases: dict[str, str]) -> str:
+    """A dotted call name with its first part replaced by what it was imported as."""
+    head, dot, rest = name.partition(".")
+    return aliases[head] + dot + rest if head in aliases else name
+
+
 def unsafe_calls(source: str, filename: str = "<snippet>") -> list[str]:
     """``file:line: what`` for every unsafe call in ``source``."""
     found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    tree = ast.parse(source, filename)
+    aliases = import_aliases(tree)
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        name = _dotted(node.func)
+        name = _resolve(_dotted(node.func), aliases)
         where = f"{filename}:{node.lineno}"
         if name in ("eval", "exec"):
             found.append(f"{where}: {name}()")
@@ -82,6 +107,18 @@ def project_files() -> list[Path]:
     "import subprocess\nsubprocess.run(cmd, shell=True)",
     "import os\nos.system('ffmpeg -i ' + path)",
     "import yaml\nyaml.load(text)",
+    # aliases: the call's own name does not say what it is
+    "from pickle import loads\nloads(data)",
+    "from pickle import load as read_model\nread_model(open('m.pkl', 'rb'))",
+    "import pickle as pk\npk.load(open('m.pkl', 'rb'))",
+    "import cloudpickle as cp\ncp.loads(data)",
+    "from torch import load\nload('w.pt')",
+    "import torch as T\nT.load('w.pt')",
+    "import torch as T\nT.load('w.pt', weights_only=False)",
+    "from numpy import load\nload('x.npy', allow_pickle=True)",
+    "from subprocess import run\nrun(cmd, shell=True)",
+    "from os import system\nsystem('ffmpeg -i ' + path)",
+    "def f(data):\n    from pickle import loads\n    return loads(data)",
 ])
 def test_the_checker_catches_each_rule(snippet):
     assert len(unsafe_calls(snippet)) == 1, snippet
@@ -92,7 +129,10 @@ def test_the_checker_accepts_the_safe_forms():
             "torch.load('w.pt', map_location='cpu', weights_only=True)\n"
             "np.load('x.npy', mmap_mode='r')\nnp.load('x.npy', allow_pickle=False)\n"
             "subprocess.run(['ffmpeg', '-i', path])\nmodel.eval()\n"
-            "AutoModel.from_pretrained('x/y', trust_remote_code=False)\nyaml.load(t, Loader=yaml.SafeLoader)\n")
+            "AutoModel.from_pretrained('x/y', trust_remote_code=False)\nyaml.load(t, Loader=yaml.SafeLoader)\n"
+            "import torch as T\nfrom torch import load\nT.load('w.pt', weights_only=True)\n"
+            "load('w.pt', weights_only=True)\nfrom json import loads\nloads(text)\n"
+            "from safetensors.torch import load_file\nload_file('m.safetensors')\n")
     assert unsafe_calls(safe) == []
 
 

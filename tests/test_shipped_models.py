@@ -1,0 +1,154 @@
+"""Behaviour of the genre models shipped in ``genre_models/pretrained/``, checked in CI.
+
+What each test guards against:
+
+* **export parity**: the shipped weights are what the training code fitted. The features model's
+  numpy inference must give the probabilities of the scikit-learn estimators it was exported from
+  (a fixture of non-GTZAN inputs that ``finetune/classical.py`` writes at export; and, with the
+  shared table, a refit of the recorded recipe). The musicnn genre model's folded ``Linear`` must
+  give the recorded head's (scaler + logistic regression, ``genre_head.safetensors``) probabilities.
+* **label order**: GTZAN's order in every shipped genre model and in every member of
+  ``ensemble.json`` (a permuted ``id2label`` would still "work" and be wrong).
+* **known answers**: the default ensemble on the project's own nine CC0 examples. The table below
+  is the one place to update when the default ensemble changes (re-measure with
+  ``python -m genre_models predict examples/*.mp3 examples/*.ogg examples/*.flac``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genre_models.features_model import DEFAULT_MODEL_DIR, FeaturesModel
+from genre_models.labels import GTZAN_GENRES
+
+REPO = Path(__file__).resolve().parents[1]
+PRETRAINED = REPO / "genre_models" / "pretrained"
+EXAMPLES_DIR = REPO / "examples"
+
+# ---------------------------------------------------------------------------------------------------
+# The default ensemble (genre_models/pretrained/ensemble.json) on examples/: the style each piece was
+# written in, and what the ensemble answers today. Update both lines below together when it changes.
+EXPECTED = {  # file: (written as, answered by the default ensemble)
+    "blues_shuffle.mp3": ("blues", "blues"),
+    "classical_piano.flac": ("classical", "country"),
+    "classical_strings.ogg": ("classical", "classical"),
+    "country_twang.mp3": ("country", "country"),
+    "disco_groove.mp3": ("disco", "disco"),
+    "hiphop_beat.mp3": ("hiphop", "jazz"),
+    "jazz_swing.ogg": ("jazz", "jazz"),
+    "metal_riff.mp3": ("metal", "blues"),
+    "reggae_skank.ogg": ("reggae", "reggae"),
+}
+EXPECTED_RIGHT = 6  # of 9 (measured with the features model refit on the 870-row table)
+# ---------------------------------------------------------------------------------------------------
+
+PARITY_FIXTURE = REPO / "tests" / "fixtures" / "gtzan_features_parity.json"
+
+
+def _genre_model_dirs() -> list[Path]:
+    """Every shipped folder that is a genre classifier (not the musicnn tagger)."""
+    out = []
+    for cfg in sorted(PRETRAINED.glob("*/config.json")):
+        c = json.loads(cfg.read_text())
+        if c.get("problem_type") != "multi_label_classification":
+            out.append(cfg.parent)
+    return out
+
+
+# --------------------------------------------------------------------------------------- label order
+def test_every_shipped_genre_model_uses_gtzan_order():
+    dirs = _genre_model_dirs()
+    assert {d.name for d in dirs} >= {"gtzan-features", "gtzan-musicnn"}
+    for d in dirs:
+        c = json.loads((d / "config.json").read_text())
+        assert c["id2label"] == {str(i): g for i, g in enumerate(GTZAN_GENRES)}, d.name
+        assert c["label2id"] == {g: i for i, g in enumerate(GTZAN_GENRES)}, d.name
+
+
+def test_ensemble_members_use_gtzan_order():
+    from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE, Ensemble
+
+    ens = Ensemble.from_file(DEFAULT_ENSEMBLE_FILE, strict=True)
+    names = [m["model"] for m in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]]
+    assert len(ens.members) == len(names) >= 2 and not ens.problems
+    for name, member in zip(names, ens.members):
+        assert list(member.model.labels) == list(GTZAN_GENRES), name
+    assert len(ens.groups()) == 1  # one label set: every member is averaged with the others
+
+
+# --------------------------------------------------------------------------------------- features model
+def test_features_model_reproduces_its_sklearn_estimators_on_the_fixture():
+    """Non-GTZAN inputs (the examples' features, rows around the training mean) and the probabilities
+    of the scikit-learn estimators the shipped folder was exported from (written by the export)."""
+    fixture = json.loads(PARITY_FIXTURE.read_text())
+    weights = hashlib.sha256((DEFAULT_MODEL_DIR / "model.safetensors").read_bytes()).hexdigest()
+    assert fixture["model_safetensors_sha256"] == weights, (
+        "the shipped features model is not the one the fixture was written for: re-export it with "
+        "finetune/classical.py, which rewrites tests/fixtures/gtzan_features_parity.json")
+    model = FeaturesModel.from_pretrained(DEFAULT_MODEL_DIR)
+    X, ref = np.array(fixture["X"]), np.array(fixture["sklearn_proba"])
+    assert X.shape == (15, 57) and any(r.startswith("examples/") for r in fixture["rows"])
+    np.testing.assert_allclose(model.predict_proba(X), ref, rtol=0, atol=1e-9)
+
+
+def test_features_model_is_the_recipe_refit_on_the_table(gtzan_dir):
+    """The recorded recipe, refit on the rows the model records, gives the shipped model's answers."""
+    pytest.importorskip("sklearn")
+    from finetune.classical import fit_vote, load_data, log_features, recorded_recipe
+    from finetune.provenance import canonical_id, read_record
+    from genre_models.features_model import transform_features
+
+    data = load_data(gtzan_dir)
+    assert sorted(map(canonical_id, data.filenames)) == read_record(DEFAULT_MODEL_DIR)["train_tracks_ids"]
+    Z = transform_features(data.X, data.feature_names, log_features(data.feature_names))
+    scaler, vote, _ = fit_vote(*recorded_recipe(DEFAULT_MODEL_DIR), Z, data.y)
+    fixture = np.array(json.loads(PARITY_FIXTURE.read_text())["X"])
+    rows = np.vstack([data.X[::25], fixture])
+    logs = log_features(data.feature_names)
+    ref = vote.predict_proba(scaler.transform(transform_features(rows, data.feature_names, logs)))
+    shipped = FeaturesModel.from_pretrained(DEFAULT_MODEL_DIR).predict_proba(rows)
+    np.testing.assert_allclose(shipped, ref, rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------- musicnn head
+def test_musicnn_folded_linear_reproduces_the_recorded_head():
+    """softmax(classifier(x)) of the shipped model = the recorded StandardScaler + LogisticRegression
+    on the same 200-d embeddings (random ones here: the folding is linear algebra, not data)."""
+    torch = pytest.importorskip("torch")
+    from safetensors.numpy import load_file
+    from safetensors.torch import load_file as load_torch
+
+    folder = PRETRAINED / "gtzan-musicnn"
+    head = load_file(str(folder / "genre_head.safetensors"))
+    weights = load_torch(str(folder / "model.safetensors"))
+    W, b = weights["classifier.weight"].double(), weights["classifier.bias"].double()
+    assert head["classes"].tolist() == list(range(10)) and head["coef"].shape == (10, W.shape[1])
+    rng = np.random.default_rng(0)
+    x = head["scaler_mean"] + head["scaler_scale"] * rng.normal(size=(64, W.shape[1]))
+    z = ((x - head["scaler_mean"]) / head["scaler_scale"]) @ head["coef"].T + head["intercept"]
+    ref = np.exp(z - z.max(axis=1, keepdims=True))
+    ref /= ref.sum(axis=1, keepdims=True)  # scikit-learn's multinomial predict_proba
+    got = torch.softmax(torch.from_numpy(x) @ W.T + b, dim=-1).numpy()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)  # float32 weights
+    assert got.argmax(1).tolist() == ref.argmax(1).tolist()
+
+
+# --------------------------------------------------------------------------------------- known answers
+def test_default_ensemble_on_the_examples():
+    pytest.importorskip("torch")
+    from genre_models.ensemble import Ensemble
+
+    assert sorted(EXPECTED) == sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.suffix in (".mp3", ".ogg", ".flac"))
+    assert sum(style == answer for style, answer in EXPECTED.values()) == EXPECTED_RIGHT  # the table is consistent
+    ens = Ensemble.default()
+    assert not ens.problems, ens.problems
+    answers = {}
+    for name in EXPECTED:
+        [answer] = ens.predict(EXAMPLES_DIR / name)
+        answers[name] = answer.genre
+    assert answers == {name: answer for name, (_, answer) in EXPECTED.items()}
+    assert sum(answers[name] == style for name, (style, _) in EXPECTED.items()) == EXPECTED_RIGHT
