@@ -15,9 +15,10 @@ import numpy as np
 
 from .audio import AudioLoadError, check_duration, stream_audio
 from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
-from .ensemble import Ensemble
-from .metadata import MetadataRequiredError, TrackMetadata, metadata_for_file, read_metadata_csv
-from .space import add_parser as add_space_parser, run_space
+from .library import LibraryOptions, ModelSpec, ScoreSettings, run_library
+from .metadata import TrackMetadata
+from .space import add_parser as add_space_parser
+from .space import run_space
 from .windows import iter_windows
 
 
@@ -25,18 +26,34 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m genre_models", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="genre and per-genre probabilities, one row per file")
-    p.add_argument("files", nargs="+", type=Path)
+    p = sub.add_parser("predict", help="genre and per-genre probabilities, one row per file",
+                       description="Genre and per-genre probabilities, one row per file. PATH may be a folder: "
+                                   "its own audio files are taken, with --recursive those of every folder below "
+                                   "it too. For a whole library: --csv OUT --jobs N --resume (see README).")
+    p.add_argument("files", nargs="+", type=Path, metavar="PATH",
+                   help="audio files and/or folders (a folder gives its own audio files; --recursive: its tree)")
     p.add_argument("--model", action="append", default=None, metavar="DIR_OR_HUB_ID",
                    help="model folder or Hub id; repeat to ensemble (default: the shipped ensemble of the GTZAN "
                         "features model and the musicnn genre model)")
     p.add_argument("--ensemble", type=Path, default=None, metavar="ENSEMBLE_JSON",
                    help="an ensemble.json (models with weights and temperatures, e.g. from finetune/ensemble.py); "
                         "--model adds to it")
-    p.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
-    p.add_argument("--windows-csv", type=Path, help="write per-window probabilities (path,start,end,...) here")
-    p.add_argument("--hop", type=float, default=None, help="seconds between window starts (default: the model's window)")
+    p.add_argument("--csv", type=Path, metavar="OUT",
+                   help="also write the rows to this table, as files finish (.csv, or .parquet with a "
+                        "<stem>.journal.csv beside it); files that could not be read go to <stem>.errors.csv")
+    p.add_argument("--windows-csv", type=Path, help="write per-window probabilities (path,model,start,end,...) here")
+    p.add_argument("--hop", type=float, default=None,
+                   help="seconds between window starts (default: the model's window)")
     p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    lib = p.add_argument_group("whole libraries", "also under torchrun / accelerate launch: each process scores a "
+                               "share of the sorted files and process 0 merges the parts into OUT")
+    lib.add_argument("--recursive", "-r", action="store_true", help="walk folders given as PATH, all the way down")
+    lib.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                     help="score files in N worker processes, each with cores/N threads (default 1: in this process)")
+    lib.add_argument("--resume", action="store_true",
+                     help="keep the rows already in OUT (and the files listed in its errors) and add the rest")
+    lib.add_argument("--retry-errors", action="store_true", help="with --resume: try the files listed as errors again")
+    lib.add_argument("--device", default="auto", help="auto (a GPU when torch sees one), cpu, cuda or cuda:K")
     meta = p.add_argument_group("track metadata", "for models that read it (lstm_meta); other models ignore it. "
                                 "A metadata model given none of its fields is left out, with a message.")
     meta.add_argument("--title", help="track title (applies to every file)")
@@ -69,67 +86,16 @@ def _write_csv(path: Path, header: Sequence[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
-def _group_path(path: Path, k: int, n_groups: int) -> Path:
-    """Group 1 writes to ``path``; with several label sets, group k to ``<stem>.group<k><suffix>``."""
-    return path if k == 0 or n_groups == 1 else path.with_name(f"{path.stem}.group{k + 1}{path.suffix}")
-
-
 def run_predict(args: argparse.Namespace) -> int:
     """Score each file with the ensemble; one table per label set (models are combined only
-    within a label set, e.g. GTZAN's 10 genres apart from FMA's 8)."""
-    ensemble = Ensemble.from_file(args.ensemble, strict=True) if args.ensemble else None
-    extra = Ensemble.load(args.model, strict=True) if args.model else None
-    if ensemble is None:
-        ensemble = extra or Ensemble.default()
-    elif extra is not None:
-        ensemble.members.extend(extra.members)
-    for problem in ensemble.problems:  # only the default ensemble is lenient; named models are strict
-        print(f"warning: {problem}", file=sys.stderr)
-    groups = ensemble.groups()
-    headers = [["path", "genre", *group[0].model.labels] for group in groups]
-    rows: list[list[list[str]]] = [[] for _ in groups]
-    window_rows: list[list[list[str]]] = [[] for _ in groups]
-    if len(groups) > 1:
-        for k, group in enumerate(groups):
-            print(f"# label set {k + 1}: " + ", ".join(m.model.name for m in group), file=sys.stderr)
-    else:
-        print(",".join(headers[0]))
-    failed = 0
-    shared = TrackMetadata(args.title, args.artist, args.listens, args.comments, args.favorites)
-    per_file = read_metadata_csv(args.metadata_csv) if args.metadata_csv else {}
-    for path in args.files:
-        metadata = metadata_for_file(path, per_file) or shared
-        try:
-            answers = ensemble.predict(path, hop_seconds=args.hop, max_seconds=args.max_seconds,
-                                       metadata=metadata if metadata.given() else None)
-        except (AudioLoadError, MetadataRequiredError) as err:  # no model could answer this file
-            _fail(path, err)
-            failed += 1
-            continue
-        for problem in answers[0].problems:  # e.g. a metadata model left out for this file
-            print(f"{path}: {problem}", file=sys.stderr)
-        for k, pred in enumerate(answers):
-            row = [str(path), pred.genre, *(f"{p:.6f}" for p in pred.probs)]
-            rows[k].append(row)
-            if len(groups) == 1:
-                print(",".join(row), flush=True)
-            for member in pred.members or [pred]:
-                for (start, end), probs in zip(member.window_spans, member.window_probs):
-                    window_rows[k].append([str(path), member.model, f"{start:.3f}", f"{end:.3f}",
-                                           *(f"{p:.6f}" for p in probs)])
-    if len(groups) > 1:  # one block per label set, after all files
-        for k in range(len(groups)):
-            print(f"\n# label set {k + 1}")
-            print(",".join(headers[k]))
-            for row in rows[k]:
-                print(",".join(row))
-    for k in range(len(groups)):
-        if args.csv:
-            _write_csv(_group_path(args.csv, k, len(groups)), headers[k], rows[k])
-        if args.windows_csv:
-            _write_csv(_group_path(args.windows_csv, k, len(groups)),
-                       ["path", "model", "start", "end", *headers[k][2:]], window_rows[k])
-    return 1 if failed else 0
+    within a label set, e.g. GTZAN's 10 genres apart from FMA's 8). The engine: :mod:`.library`."""
+    return run_library(LibraryOptions(
+        paths=args.files, out=args.csv, windows_out=args.windows_csv, recursive=args.recursive, jobs=args.jobs,
+        resume=args.resume, retry_errors=args.retry_errors,
+        models=ModelSpec(str(args.ensemble) if args.ensemble else None, tuple(args.model or ())),
+        settings=ScoreSettings(args.hop, args.max_seconds, windows=args.windows_csv is not None),
+        metadata=TrackMetadata(args.title, args.artist, args.listens, args.comments, args.favorites),
+        metadata_csv=args.metadata_csv, device=args.device))
 
 
 def _features_rows(path: Path, per_window: float | None, max_seconds: float) -> list[list]:

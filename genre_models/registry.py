@@ -90,9 +90,10 @@ class TransformersClassifier:
             check_metadata(self.name, self.metadata_fields, metadata)
             extra["metadata"] = metadata
         inputs = self.feature_extractor(list(windows), sampling_rate=self.sample_rate, return_tensors="pt", **extra)
+        inputs = inputs.to(self.model.device)  # a model moved to a GPU (library runs) gets its inputs there
         with self._torch.inference_mode():
             logits = self.model(**inputs).logits
-        return self._torch.softmax(logits.float(), dim=-1).numpy().astype(np.float64)
+        return self._torch.softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float64)
 
 
 def _read_config(name_or_path: str | os.PathLike) -> tuple[dict, str]:
