@@ -29,6 +29,7 @@ from genre_models import AudioLoadError, Prediction  # noqa: E402
 from genre_models.ensemble import Ensemble  # noqa: E402
 from genre_models.metadata import MetadataRequiredError, TrackMetadata  # noqa: E402
 from genre_models.plots import SpectrogramAccumulator, timeline_figure, to_image  # noqa: E402
+from genre_models.timeline import sections  # noqa: E402
 
 log = logging.getLogger("genre_app")
 HERE = Path(__file__).resolve().parent
@@ -118,6 +119,10 @@ def summarise(answers: list[Prediction]) -> str:
         best = int(pred.window_probs[:, i].argmax())
         start, end = pred.window_spans[best]
         lines.append(f"The most *{g1}* part is {_fmt_time(start)}–{_fmt_time(end)} ({pred.window_probs[best, i]:.0%}).")
+        parts = sections(pred.window_probs, pred.window_spans, pred.labels)
+        if len(parts) > 1:
+            lines.append("The genre changes along the song: " + " · ".join(
+                f"{_fmt_time(p.start)}–{_fmt_time(p.end)} **{p.genre}**" for p in parts) + ".")
     for other in answers[1:]:
         g, p = other.top(1)[0]
         lines.append(f"\nModels with another label set ({len(other.labels)} labels) say **{g}** ({p:.0%}).")

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .prediction import Prediction  # noqa: E402
+from .timeline import SIGMA_SECONDS, sections, smooth  # noqa: E402
 from .windows import Window  # noqa: E402
 
 N_MELS = 128
@@ -73,25 +74,41 @@ class SpectrogramAccumulator:
 
 
 def timeline_figure(pred: Prediction, top_k: int = 4) -> Figure:
-    """Genre probability per window along the track; the track's top genres drawn boldest."""
+    """Genre probability along the track: smoothed curves (:func:`genre_models.timeline.smooth`) with
+    the raw per-window values as faint dots, the track's top genres drawn boldest, and the sections
+    where the leading genre changes (:func:`genre_models.timeline.sections`) as a coloured band on top."""
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
     spans = pred.window_spans
     centres = spans.mean(axis=1) if len(spans) else np.zeros(0)
+    smoothed = smooth(pred.window_probs, spans) if len(spans) else pred.window_probs
     order = list(np.argsort(pred.probs)[::-1])
     cmap = plt.get_cmap("tab10")
     for rank, i in enumerate(order):
         strong = rank < top_k
-        y = pred.window_probs[:, i]
         label = pred.labels[i] if strong else None
+        colour = cmap(i % 10)
         if len(centres) == 1:  # one window: a bar reads better than a point
-            ax.hlines(y, spans[0, 0], spans[0, 1], colors=[cmap(i % 10)], linewidth=3 if strong else 1, label=label, alpha=1 if strong else 0.35)
-        else:
-            ax.plot(centres, y, marker="o", markersize=3, color=cmap(i % 10), linewidth=2.2 if strong else 0.8, alpha=1 if strong else 0.35, label=label)
+            ax.hlines(pred.window_probs[:, i], spans[0, 0], spans[0, 1], colors=[colour], linewidth=3 if strong else 1,
+                      label=label, alpha=1 if strong else 0.35)
+            continue
+        if strong:
+            ax.plot(centres, pred.window_probs[:, i], linestyle="none", marker="o", markersize=2.5, color=colour, alpha=0.35)
+        ax.plot(centres, smoothed[:, i], color=colour, linewidth=2.2 if strong else 0.8, alpha=1 if strong else 0.35,
+                label=label)
+    parts = sections(pred.window_probs, spans, pred.labels) if len(spans) else []
+    for k, part in enumerate(parts):
+        colour = cmap(pred.labels.index(part.genre) % 10)
+        ax.axvspan(part.start, part.end, ymin=0.96, ymax=1.0, color=colour, alpha=0.9, linewidth=0)
+        if k:
+            ax.axvline(part.start, color="0.3", linestyle="--", linewidth=0.8)
     ax.set_ylim(0, 1)
     ax.set_xlim(0, max(pred.duration, 1e-3))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
-    ax.set_title(f"Genre along the track ({len(spans)} window{'s' if len(spans) != 1 else ''})")
+    n = len(spans)
+    changes = f"; {len(parts) - 1} change{'s' if len(parts) != 2 else ''} of genre" if len(parts) > 1 else ""
+    smoothing = f", smoothed over ~{SIGMA_SECONDS:g} s" if n > 1 else ""
+    ax.set_title(f"Genre along the track ({n} window{'s' if n != 1 else ''}{smoothing}{changes})")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8, ncol=min(top_k, 4))
     fig.tight_layout()
