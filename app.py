@@ -28,8 +28,11 @@ from gradio_client import utils as client_utils  # noqa: E402
 from genre_models import AudioLoadError, Prediction  # noqa: E402
 from genre_models.ensemble import Ensemble  # noqa: E402
 from genre_models.metadata import MetadataRequiredError, TrackMetadata  # noqa: E402
+from genre_models.audio import stream_audio  # noqa: E402
 from genre_models.plots import SpectrogramAccumulator, timeline_figure, to_image  # noqa: E402
+from genre_models.tagging import tags_of  # noqa: E402
 from genre_models.timeline import sections  # noqa: E402
+from genre_models.windows import Window  # noqa: E402
 
 log = logging.getLogger("genre_app")
 HERE = Path(__file__).resolve().parent
@@ -63,7 +66,9 @@ TAGGER_DIR = os.environ.get("GENRE_TAGGER", str(HERE / "genre_models" / "pretrai
 TAG_MAX_PATCHES = int(os.environ.get("GENRE_TAG_MAX_PATCHES", 20))  # 3-s patches per song, spread evenly
 _TAGGER: list = []  # [MusicTagger or None], loaded on first use
 _TAGGER_LOCK = threading.Lock()
-TAG_POOL = ThreadPoolExecutor(max_workers=QUEUE_WORKERS, thread_name_prefix="tags")  # one per queue worker
+# beside each request's genre models: its spectrogram (and a tagger for ensembles without the tags)
+TAG_POOL = ThreadPoolExecutor(max_workers=2 * QUEUE_WORKERS, thread_name_prefix="extras")
+SPECTROGRAM_RATE = 22050
 
 
 def tagger():
@@ -87,20 +92,47 @@ def _load_tagger():
 
 
 def tags_line(audio_path: str) -> str:
-    """``**Tags** (musicnn, Million Song Dataset): rock 52%, guitar 31%, ...`` or "" without a tagger."""
+    """``**Tags** (musicnn, Million Song Dataset): rock 52%, guitar 31%, ...`` from a separate tagger
+    pass, or "" without a tagger (for ensembles whose members do not give the tags themselves)."""
     model = tagger()
     if model is None:
         return ""
     try:
-        tags = model.tag_file(audio_path, max_seconds=MAX_SECONDS).top(5)
+        return format_tags(model.tag_file(audio_path, max_seconds=MAX_SECONDS))
     except AudioLoadError as err:  # the genre answer already says what is wrong with the file
         log.warning("no tags for %s: %s", audio_path, err)
         return ""
     except Exception:
         log.exception("tagging failed for %s", audio_path)
         return ""
+
+
+def format_tags(tags) -> str:
     return ("\n\n**Tags** (musicnn, Million Song Dataset; independent scores): "
-            + ", ".join(f"{t} {p:.0%}" for t, p in tags))
+            + ", ".join(f"{t} {p:.0%}" for t, p in tags.top(5)))
+
+
+def members_give_tags() -> bool:
+    """Whether a member keeps musicnn's tagger (the shipped musicnn genre model does): then the tags come
+    from its own pass and no separate tagger runs."""
+    return any(getattr(m.model, "tag_labels", None) for m in ENSEMBLE.members)
+
+
+def spectrogram_image(audio_path: str):
+    """The whole track's mel spectrogram, decoded on its own: the models may score only windows spread
+    over a long song. None (the image left empty) if it cannot be drawn; the answer says why."""
+    try:
+        acc = SpectrogramAccumulator(SPECTROGRAM_RATE)
+        start = 0
+        for block in stream_audio(audio_path, SPECTROGRAM_RATE, max_seconds=MAX_SECONDS):
+            acc.add(Window(start, start + len(block), block))
+            start += len(block)
+        return to_image(acc.figure())
+    except AudioLoadError:
+        return None
+    except Exception:
+        log.exception("spectrogram failed for %s", audio_path)
+        return None
 
 
 def _fmt_time(seconds: float) -> str:
@@ -108,12 +140,20 @@ def _fmt_time(seconds: float) -> str:
 
 
 def summarise(answers: list[Prediction]) -> str:
-    """Sentences a person can read: the answer, how sure, which part of the song drove it, each vote."""
+    """Sentences a person can read: is it music at all, the answer, how sure, the wider genres, which
+    part of the song drove it, where the genre changes, each vote."""
     pred = answers[0]
     (g1, p1), (g2, p2) = pred.top(2)
     n = len(pred.window_spans)
-    lines = [f"### {g1} ({p1:.0%})",
-             f"Runner-up: {g2} ({p2:.0%}). Analysed {_fmt_time(pred.duration)} in {n} window{'s' if n != 1 else ''}."]
+    reading = pred.audioset
+    if reading is not None and not reading.check.is_music:  # say so plainly instead of a confident genre
+        lines = [f"### Not music: {reading.check.verdict}", reading.check.message(),
+                 f"(The genre models' guess, for what it is worth: {g1} {p1:.0%}, then {g2} {p2:.0%}.)"]
+    else:
+        lines = [f"### {g1} ({p1:.0%})",
+                 f"Runner-up: {g2} ({p2:.0%}). Analysed {_fmt_time(pred.duration)} in {n} window{'s' if n != 1 else ''}."]
+        if reading is not None and reading.wide.top:
+            lines.append("\n" + reading.wide.summary(nearest=[g1, g2]))
     if n > 1:
         i = pred.labels.index(g1)
         best = int(pred.window_probs[:, i].argmax())
@@ -134,12 +174,10 @@ def summarise(answers: list[Prediction]) -> str:
     return "\n".join(lines)
 
 
-def analyse(audio_path: str, spectrogram: SpectrogramAccumulator | None = None,
-            metadata: TrackMetadata | None = None) -> list[Prediction]:
-    """All label-set groups' answers; bad input raises AudioLoadError, anything else is logged.
-    ``metadata`` reaches the models that read it; one that needs it and got none is left out."""
-    return ENSEMBLE.predict(audio_path, max_seconds=MAX_SECONDS, on_window=spectrogram.add if spectrogram else None,
-                            metadata=metadata)
+def analyse(audio_path: str, metadata: TrackMetadata | None = None) -> list[Prediction]:
+    """All label-set groups' answers, with the music check and the wider genres; bad input raises
+    AudioLoadError. ``metadata`` reaches the models that read it; one that needs it and got none is left out."""
+    return ENSEMBLE.predict(audio_path, max_seconds=MAX_SECONDS, metadata=metadata)
 
 
 def track_details(title: str | None = None, artist: str | None = None, listens: float | None = None,
@@ -159,11 +197,11 @@ def classify(audio_path: str | None, title: str | None = None, artist: str | Non
     if not audio_path:
         raise gr.Error("Upload a song or record one first.", print_exception=False)
     metadata = track_details(title, artist, listens, comments, favorites)
-    spectrogram = SpectrogramAccumulator(ENSEMBLE.first_usable(metadata).model.sample_rate)
-    # the tags run beside the genre models: the features model keeps one core busy, torch the other
-    tags = TAG_POOL.submit(tags_line, audio_path)
+    # the spectrogram (and, for ensembles without the tags, a tagger) run beside the genre models
+    spectrogram = TAG_POOL.submit(spectrogram_image, audio_path)
+    tags = None if members_give_tags() else TAG_POOL.submit(tags_line, audio_path)
     try:
-        answers = analyse(audio_path, spectrogram, metadata)
+        answers = analyse(audio_path, metadata)
     except AudioLoadError as err:
         raise gr.Error(str(err), title="Cannot analyse this file", print_exception=False) from None
     except MetadataRequiredError as err:  # every configured model reads metadata and none was given
@@ -172,11 +210,13 @@ def classify(audio_path: str | None, title: str | None = None, artist: str | Non
         log.exception("analysis failed for %s", audio_path)
         raise gr.Error("Something went wrong while analysing this file. Please try another file.",
                        print_exception=False) from None  # log.exception above has the real traceback
-    finally:
-        tag_text = tags.result()  # never raises; done before the request ends (its temp files too)
+    finally:  # neither raises; both are done before the request ends (their temp files too)
+        image = spectrogram.result()
+        tag_text = tags.result() if tags is not None else ""
     pred = answers[0]
-    summary = summarise(answers) + tag_text
-    return pred.as_dict(), summary, to_image(spectrogram.figure()), timeline_figure(pred)
+    own = tags_of(pred)
+    summary = summarise(answers) + (format_tags(own) if own is not None else tag_text)
+    return pred.as_dict(), summary, image, timeline_figure(pred)
 
 
 def classify_album(files: list[str] | None):
@@ -192,30 +232,35 @@ def classify_album(files: list[str] | None):
     for path in files:
         name = Path(path).name
         if done_seconds >= MAX_ALBUM_SECONDS:
-            table.append([name, "", "", *[None] * len(labels),
+            table.append([name, "", "", "", "", *[None] * len(labels),
                           f"not analysed: one request analyses at most {MAX_ALBUM_SECONDS / 60:.3g} minutes of audio"])
             continue
         try:
             pred = analyse(path)[0]
             done_seconds += pred.duration
         except (AudioLoadError, MetadataRequiredError) as err:  # the album tab has no track details
-            table.append([name, "", "", *[None] * len(labels), str(err)])
+            table.append([name, "", "", "", "", *[None] * len(labels), str(err)])
             continue
         except Exception:
             log.exception("album analysis failed for %s", path)
-            table.append([name, "", "", *[None] * len(labels), "could not be analysed"])
+            table.append([name, "", "", "", "", *[None] * len(labels), "could not be analysed"])
             continue
         top3 = ", ".join(f"{g} {p:.0%}" for g, p in pred.top(3))
         probs = [round(float(p), 4) for p in pred.probs]
-        table.append([name, pred.genre, top3, *probs, ""])
-        csv_rows.append([name, pred.genre, *probs])
+        reading = pred.audioset
+        music = "" if reading is None else ("yes" if reading.check.is_music else f"no: {reading.check.verdict}")
+        wide = ", ".join(f"{g} {p:.0%}" for g, p in reading.wide.top) if reading is not None else ""
+        table.append([name, pred.genre, top3, music, wide, *probs, ""])
+        csv_rows.append([name, pred.genre, *probs, reading.check.verdict if reading else "",
+                         reading.wide.best[0] if reading and reading.wide.best else ""])
     _prune(ALBUM_DIR, CACHE_SECONDS)
     out = Path(tempfile.mkdtemp(dir=ALBUM_DIR)) / "genres.csv"
     with out.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["path", "genre", *labels])
+        writer.writerow(["path", "genre", *labels, "music", "wide_genre"])
         writer.writerows(csv_rows)
-    return pd.DataFrame(table, columns=["file", "genre", "top 3", *labels, "problem"]), str(out)
+    columns = ["file", "genre", "top 3", "music?", "wider genres (AudioSet)", *labels, "problem"]
+    return pd.DataFrame(table, columns=columns), str(out)
 
 
 def _prune(folder: Path, age: float) -> None:

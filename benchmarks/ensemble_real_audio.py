@@ -75,6 +75,17 @@ def main() -> None:
     parser.add_argument("--penalty", type=float, default=0.01)
     parser.add_argument("--gtzan_dir", type=Path, default=GTZAN_DIR)
     parser.add_argument("--kinds", default="clip,excerpt", help="clip (30-s clips), excerpt (2-3 s), or both")
+    parser.add_argument("--plot", type=Path, default=None, help="write the learned ensemble's reliability plot here")
+    parser.add_argument("--save_probs", type=Path, default=None,
+                        help="keep every fold's validation and test window probabilities (.npz) for later analysis")
+    parser.add_argument("--export_ensemble", type=Path, default=None,
+                        help="write an ensemble.json of the shipped models (--shipped) with the mean learned weights "
+                             "and temperatures")
+    parser.add_argument("--shipped", default=None,
+                        help="name=folder,... the shipped model of each member for --export_ensemble "
+                             "(e.g. musicnn=gtzan-musicnn,yamnet=gtzan-yamnet; relative to the json's folder)")
+    parser.add_argument("--max_windows", default=None,
+                        help="name=N,... at most N windows per song for that member in --export_ensemble")
     args = parser.parse_args()
 
     tracks = real_audio_tracks(args.gtzan_dir, parse_kinds(args.kinds))
@@ -89,6 +100,9 @@ def main() -> None:
     kinds_rows: dict[str, list[dict[str, tuple[int, int]]]] = {}
     chosen: list[str] = []
     learned: dict[str, list[tuple[float, float]]] = {}
+    pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # name -> per fold (test probs, labels)
+    valid_rows: dict[str, list[float]] = {}
+    saved: dict[str, np.ndarray] = {}
     for k, split in enumerate(splits):
         members = []
         for name in names:
@@ -122,6 +136,15 @@ def main() -> None:
         probs["best single (chosen on valid)"] = probs[report["best_single"]]
         for name, p in probs.items():
             kinds_rows.setdefault(name, []).append(accuracy_by_kind(scored, p.argmax(axis=1)))
+            pooled.setdefault(name, []).append((p, test.y))
+        for name, r in report["rows"].items():
+            valid_rows.setdefault(name, []).append(r["fit"]["accuracy"])
+        if args.save_probs:
+            for part, sc in (("valid", fit), ("test", test)):
+                for i, m in enumerate(members):
+                    for tid, win in zip(sc.track_ids, sc.windows[i]):
+                        saved[f"{k + 1}|{part}|{m.name}|{tid}"] = win
+            saved[f"{k + 1}|weights"] = np.concatenate([w, t])
         print(f"fold {k + 1}: " + ", ".join(f"{n} {a:.3f}" for n, a in accs.items())
               + " | weights " + ", ".join(f"{m.name} {wi:.2f}/T{ti:.2f}" for m, wi, ti in zip(members, w, t)),
               flush=True)
@@ -138,7 +161,102 @@ def main() -> None:
     print("\nlearned on the validation folds, mean over folds (weight, temperature): " + ", ".join(
         f"{name} {statistics.mean(w for w, _ in v):.3f}, {statistics.mean(t for _, t in v):.3f}"
         for name, v in learned.items()))
+    print("\nvalidation-fold accuracy (where weights were learned and members may be chosen), mean over folds: "
+          + ", ".join(f"{name} {statistics.mean(v):.3f}" for name, v in valid_rows.items()))
+    print("\npooled test folds (every track scored once, by models that never saw its artist):\n")
+    print("| model | accuracy | macro-F1 | log-loss | ECE (15 bins) | mean confidence |\n|---|---|---|---|---|---|")
+    for name, parts in pooled.items():
+        P = np.concatenate([p for p, _ in parts])
+        y = np.concatenate([t for _, t in parts])
+        m = calibration(P, y)
+        print(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['log_loss']:.3f} | {m['ece']:.3f} | "
+              f"{m['confidence']:.3f} |")
+    if args.plot:
+        curves = {name: (np.concatenate([p for p, _ in pooled[name]]), np.concatenate([t for _, t in pooled[name]]))
+                  for name in ("learned ensemble", *[n for n in names if n in pooled])}
+        reliability_plot(curves, args.plot, f"{len(tracks)} real GTZAN tracks, pooled test folds (artist-grouped)")
+        print(f"\nreliability plot: {args.plot}")
+    if args.save_probs:
+        np.savez(args.save_probs, **saved)
+    if args.export_ensemble:
+        export_ensemble(args, names, learned, splits)
     print(f"folds fingerprint {splits.fingerprint}")
+
+
+def calibration(P: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, float]:
+    """Accuracy, macro-F1, log-loss and the expected calibration error of the top label (equal-width
+    confidence bins, weighted by their share of tracks)."""
+    from sklearn.metrics import f1_score
+
+    conf, pred = P.max(axis=1), P.argmax(axis=1)
+    right = (pred == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = sum(abs(right[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
+              for b in range(bins) if (which == b).any())
+    return {"accuracy": float(right.mean()), "macro_f1": float(f1_score(y, pred, average="macro")),
+            "log_loss": float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], 1e-12, 1.0)))),
+            "ece": float(ece), "confidence": float(conf.mean())}
+
+
+def reliability_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], out: Path, title: str, bins: int = 10) -> None:
+    """Accuracy against confidence of the top label, per model (the diagonal is perfect calibration)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=100)
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for name, (P, y) in curves.items():
+        conf, right = P.max(axis=1), (P.argmax(axis=1) == y)
+        which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+        xs = [conf[which == b].mean() for b in range(bins) if (which == b).sum() >= 3]
+        ys = [right[which == b].mean() for b in range(bins) if (which == b).sum() >= 3]
+        ece = calibration(P, y)["ece"]
+        ax.plot(xs, ys, marker="o", linewidth=2 if name == "learned ensemble" else 1, label=f"{name} (ECE {ece:.3f})")
+    ax.set_xlabel("confidence (probability of the answer)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def export_ensemble(args, names: list[str], learned: dict[str, list[tuple[float, float]]], splits) -> None:
+    """The shipped ensemble.json: each member's shipped model (fit on all tracks) with the weight and
+    temperature learned on the validation folds, averaged over folds; how it was made, beside."""
+    shipped = dict(item.split("=", 1) for item in args.shipped.split(",")) if args.shipped else {}
+    limits = {k: int(v) for k, v in (item.split("=", 1) for item in args.max_windows.split(","))} \
+        if args.max_windows else {}
+    missing = [n for n in names if n not in shipped]
+    if missing:
+        raise SystemExit(f"--export_ensemble needs --shipped name=folder for {missing}")
+    weights = np.array([statistics.mean(w for w, _ in learned[n]) for n in names])
+    weights = weights / weights.sum()
+    entries = []
+    for name, w in zip(names, weights):
+        entry = {"model": shipped[name], "weight": round(float(w), 4),
+                 "temperature": round(statistics.mean(t for _, t in learned[name]), 4)}
+        if name in limits:
+            entry["max_windows"] = limits[name]
+        entries.append(entry)
+    config = {"models": entries, "fitted_on": {
+        "how": "cross-fitted over the artist-grouped folds: in fold k the members trained on three folds, the weights "
+               "and temperatures were learned on the validation fold (finetune.ensemble.fit_mixture, penalty "
+               f"{args.penalty}); these are their means over the {len(splits)} folds; each member here is its recipe "
+               "refit on all the tracks",
+        "tracks": int(splits.rule.get("tracks", 0)), "folds_fingerprint": splits.fingerprint,
+        "command": "python benchmarks/ensemble_real_audio.py " + " ".join(sys.argv[1:])}}
+    args.export_ensemble.write_text(json.dumps(config, indent=2) + "\n")
+    print(f"\nwrote {args.export_ensemble}: " + ", ".join(f"{e['model']} w {e['weight']} T {e['temperature']}"
+                                                          for e in entries))
 
 
 if __name__ == "__main__":

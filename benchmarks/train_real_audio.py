@@ -50,10 +50,13 @@ from genre_models.labels import GTZAN_GENRES  # noqa: E402
 
 
 def family_rate(family: str) -> int:
-    """The sampling rate a family's feature extractor reads (22.05 kHz for ours, 16 kHz for musicnn and yamnet)."""
-    from finetune.modeling import PRETRAINED_FAMILIES
+    """The sampling rate a family's feature extractor reads (22.05 kHz for ours, 16 kHz for musicnn, yamnet
+    and the Hub backbones: whisper, distilhubert, wav2vec2)."""
+    from finetune.modeling import HUB_FAMILIES, PRETRAINED_FAMILIES
     from genre_models.hf_models import MODEL_FAMILIES
 
+    if family in HUB_FAMILIES:
+        return 16000
     if family in PRETRAINED_FAMILIES:
         from transformers import AutoFeatureExtractor
 
@@ -75,6 +78,11 @@ def main() -> None:
     parser.add_argument("--gtzan_dir", type=Path, default=GTZAN_DIR, help="folder with audio/, snippets/, artists.csv")
     parser.add_argument("--kinds", default="clip,excerpt", help="clip (30-s clips), excerpt (2-3 s), or both")
     parser.add_argument("--output_dir", type=Path, default=None, help="keep the fold models here (default: a temp dir)")
+    parser.add_argument("--model_name_or_path", default=None,
+                        help="checkpoint every family of this run starts from (e.g. whisper-base: the offline Whisper)")
+    parser.add_argument("--freeze_encoder_layers", type=int, default=None,
+                        help="whisper: keep the front end and the first N encoder blocks fixed")
+    parser.add_argument("--learning_rate", type=float, default=None, help="default: train.py's per family")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's; 1 is faster on a busy shared CPU)")
     args = parser.parse_args()
@@ -114,11 +122,13 @@ def main() -> None:
             rule = fold_rule(splits, k)
             data = DataSplits(labels, split, rule["split"], DATASET, rule=rule)
             metrics = run(
-                ModelArguments(model=family),
+                ModelArguments(model=family, model_name_or_path=args.model_name_or_path,
+                               freeze_encoder_layers=args.freeze_encoder_layers),
                 DataArguments(dataset="audiofolder", chunk_seconds=args.chunk_seconds),
                 TrainArguments(output_dir=str(root / family / f"fold{k + 1}"), overwrite_output_dir=True,
                                num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
                                early_stopping_patience=args.patience, seed=args.seed, report_to="none",
+                               learning_rate=args.learning_rate,
                                dataloader_num_workers=0, disable_tqdm=True),
                 data=data, store=prepared(family_rate(family))[0],
             )

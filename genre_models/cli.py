@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=None,
                    help="seconds between window starts (default: the model's window)")
     p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    p.add_argument("--wide-genres", action="store_true",
+                   help="add AudioSet's wider genre (YAMNet: techno, house, funk, soul, folk, latin, ...): columns "
+                        "wide_genre, wide_score, outside_gtzan (its best has no GTZAN counterpart), wide_top3. "
+                        "The music check (music, music_share) is always there")
     lib = p.add_argument_group("whole libraries", "also under torchrun / accelerate launch: each process scores a "
                                "share of the sorted files and process 0 merges the parts into OUT")
     lib.add_argument("--recursive", "-r", action="store_true", help="walk folders given as PATH, all the way down")
@@ -93,7 +97,8 @@ def run_predict(args: argparse.Namespace) -> int:
         paths=args.files, out=args.csv, windows_out=args.windows_csv, recursive=args.recursive, jobs=args.jobs,
         resume=args.resume, retry_errors=args.retry_errors,
         models=ModelSpec(str(args.ensemble) if args.ensemble else None, tuple(args.model or ())),
-        settings=ScoreSettings(args.hop, args.max_seconds, windows=args.windows_csv is not None),
+        settings=ScoreSettings(args.hop, args.max_seconds, windows=args.windows_csv is not None,
+                               wide_genres=args.wide_genres),
         metadata=TrackMetadata(args.title, args.artist, args.listens, args.comments, args.favorites),
         metadata_csv=args.metadata_csv, device=args.device))
 

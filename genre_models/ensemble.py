@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,12 @@ class Member:
 class Ensemble:
     members: list[Member]
     problems: list[str] = field(default_factory=list)  # one line per model left out, for the UI
+    # read "is this music?" and the wider genres (genre_models.audioset) with every answer: from a member
+    # that scores AudioSet's classes in its own pass (the YAMNet genre model), else from a separate
+    # pass of the shipped AudioSet model
+    music_check: bool = True
+    _reader: list = field(default_factory=list, repr=False)  # [AudioSetReader or None], loaded on first need
+    _reader_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, specs: Sequence[str | dict] | None = None, *, strict: bool = False) -> "Ensemble":
@@ -153,7 +160,29 @@ class Ensemble:
         if not answers:
             raise MetadataRequiredError(" ".join(left_out))
         answers[0].problems = left_out + answers[0].problems
+        if self.music_check:
+            reading = self.read_audioset(answers, source, max_seconds)
+            for answer in answers:
+                answer.audioset = reading
         return answers
+
+    def read_audioset(self, answers: Sequence[Prediction], source, max_seconds: float | None = None):
+        """The :class:`~genre_models.audioset.AudioSetReading` of a track: from the answers' own AudioSet
+        scores when a member computed them, else from the shipped AudioSet model (None if it cannot load)."""
+        from .audioset import AudioSetReader, reading_of
+
+        for answer in answers:
+            reading = reading_of(answer)
+            if reading is not None:
+                return reading
+        with self._reader_lock:  # concurrent app requests share one reader
+            if not self._reader:
+                try:
+                    self._reader.append(AudioSetReader.load())
+                except Exception as err:  # an extra: never let it take the genre answer down
+                    self.problems.append(f"the music check is off: the AudioSet model could not be loaded ({err})")
+                    self._reader.append(None)
+        return self._reader[0].read(source, max_seconds) if self._reader[0] is not None else None
 
     def first_usable(self, metadata: TrackMetadata | Mapping | None = None) -> Member:
         """The member that will see the windows first for this metadata (the app's spectrogram
@@ -181,4 +210,5 @@ def _with_temperature(pred: Prediction, temperature: float) -> Prediction:
 
     window_probs = scale(pred.window_probs)
     return Prediction(pred.labels, window_probs.mean(axis=0), pred.window_spans, window_probs,
-                      pred.duration, pred.model, problems=list(pred.problems))
+                      pred.duration, pred.model, problems=list(pred.problems), extras=pred.extras,
+                      extras_labels=pred.extras_labels)

@@ -53,7 +53,7 @@ from .metadata import MetadataRequiredError, TrackMetadata, metadata_for_file, r
 from .prediction import Prediction
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-              "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_FILESYSTEM_THREADS")
+              "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 IN_FLIGHT_PER_WORKER = 2  # files queued per worker: enough to keep it busy, few to redo after a crash
 PROGRESS_EVERY_SECONDS = 0.5
 MARKER_POLL_SECONDS = 1.0
@@ -134,13 +134,26 @@ def _walk(top: Path, recursive: bool, warn: Callable[[str], None]) -> Iterator[P
 # rows
 # ---------------------------------------------------------------------------------------------
 
-def prediction_row(path: str, answer: Prediction) -> dict[str, str]:
-    """One file's row in the table of its label set: path, genre, each label's probability.
+def prediction_row(path: str, answer: Prediction, wide: bool = False) -> dict[str, str]:
+    """One file's row in the table of its label set: path, genre, each label's probability, then the
+    music check (``music``: music, speech, silence, noise, tones or other; ``music_share``: the share of
+    the audio that sounds like music) and, with ``wide`` (``--wide-genres``), AudioSet's wider genre:
+    the best one, its score, whether it lies outside the label set's genres, and the top three.
 
     The single place a column is added: table headers come from it (:func:`table_columns`), and
     the CSV, the Parquet, stdout and every worker go through it."""
-    return {"path": path, "genre": answer.genre,
-            **{label: f"{p:.6f}" for label, p in zip(answer.labels, answer.probs)}}
+    row = {"path": path, "genre": answer.genre,
+           **{label: f"{p:.6f}" for label, p in zip(answer.labels, answer.probs)}}
+    reading = answer.audioset
+    row["music"] = reading.check.verdict if reading else ""
+    row["music_share"] = f"{reading.check.music_share:.3f}" if reading else ""
+    if wide:
+        best = reading.wide.best if reading else None
+        row["wide_genre"] = best[0] if best else ""
+        row["wide_score"] = f"{best[1]:.3f}" if best else ""
+        row["outside_gtzan"] = ("yes" if reading.wide.outside_gtzan else "no") if best else ""
+        row["wide_top3"] = "; ".join(f"{n} {v:.3f}" for n, v in reading.wide.top) if reading else ""
+    return row
 
 
 def window_rows(path: str, answer: Prediction) -> list[dict[str, str]]:
@@ -158,9 +171,9 @@ def _blank(labels: Sequence[str]) -> Prediction:
     return Prediction(list(labels), np.full(n, 1.0 / n), np.zeros((0, 2)), np.zeros((0, n)), 0.0, "")
 
 
-def table_columns(labels: Sequence[str]) -> list[str]:
+def table_columns(labels: Sequence[str], wide: bool = False) -> list[str]:
     """The header of a label set's table: the keys :func:`prediction_row` gives."""
-    return list(prediction_row("", _blank(labels)))
+    return list(prediction_row("", _blank(labels), wide))
 
 
 def window_columns(labels: Sequence[str]) -> list[str]:
@@ -267,6 +280,7 @@ class ScoreSettings:
     hop: float | None = None
     max_seconds: float | None = None
     windows: bool = False  # compute the per-window rows too
+    wide_genres: bool = False  # add AudioSet's wider-genre columns
 
 
 @dataclass
@@ -302,7 +316,7 @@ def score_file(ensemble: Ensemble, task: Task, settings: ScoreSettings) -> FileR
                         notes=list(answers[0].problems))
     for answer in answers:  # a set whose models were all left out (metadata) has no answer
         k = groups[tuple(answer.labels)]
-        result.rows[k] = prediction_row(task.path, answer)
+        result.rows[k] = prediction_row(task.path, answer, settings.wide_genres)
         if settings.windows:
             result.windows[k] = window_rows(task.path, answer)
     return result
@@ -469,6 +483,7 @@ class Layout:
     out: Path | None
     windows_out: Path | None
     labels: list[list[str]]
+    wide: bool = False  # the wider-genre columns (--wide-genres)
 
     @property
     def n_groups(self) -> int:
@@ -487,7 +502,7 @@ class Layout:
         cols: dict[Path, list[str]] = {}
         for k, labels in enumerate(self.labels):
             if tset.tables[k] is not None:
-                cols[tset.tables[k]] = table_columns(labels)
+                cols[tset.tables[k]] = table_columns(labels, self.wide)
             if tset.windows:
                 cols[tset.windows[k]] = window_columns(labels)
         if tset.ledger is not None and tset.ledger not in cols:
@@ -819,7 +834,7 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
     listed = find_audio(opts.paths, recursive=opts.recursive,  # every process walks; process 0 tells
                         warn=warn if shard.rank == 0 else lambda message: None)
     mine = sorted(listed, key=str)[shard.rank::shard.world] if shard.world > 1 else listed
-    layout = Layout(opts.out, opts.windows_out, labels)
+    layout = Layout(opts.out, opts.windows_out, labels, opts.settings.wide_genres)
     final = layout.final()
     own = final if shard.world == 1 else final.part(shard.rank, shard.world)
     columns = {**layout.columns(final), **layout.columns(own)}
@@ -852,7 +867,7 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
         spools = [tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") for _ in groups] \
             if stdout_rows and len(groups) > 1 else []
         if stdout_rows and len(groups) == 1:
-            progress.row(",".join(table_columns(labels[0])))
+            progress.row(",".join(table_columns(labels[0], opts.settings.wide_genres)))
         failed = 0
         try:
             for result in _results(ensemble, tasks, opts, shard, len(todo)):
@@ -878,7 +893,7 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
         warn(progress.summary())
         for k, spool in enumerate(spools):  # one block per label set, after all files
             spool.seek(0)
-            progress.row(f"\n# label set {k + 1}\n" + ",".join(table_columns(labels[k])))
+            progress.row(f"\n# label set {k + 1}\n" + ",".join(table_columns(labels[k], opts.settings.wide_genres)))
             for line in spool:
                 out.write(line)
             out.flush()

@@ -31,6 +31,12 @@ class Prediction:
     model: str = ""
     members: list["Prediction"] = field(default_factory=list)  # per-model answers, for an ensemble
     problems: list[str] = field(default_factory=list)  # models left out of / limited in this answer, for people
+    # what else the model's pass said about each window, e.g. {"audioset": (n_windows, 521)} mean AudioSet
+    # scores from the YAMNet genre model (genre_models.audioset reads them); labels in extras_labels
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    extras_labels: dict[str, list[str]] = field(default_factory=dict)
+    # an ensemble's answer: is the track music, and its wider genres (genre_models.audioset.AudioSetReading)
+    audioset: Any = None
 
     @property
     def genre(self) -> str:
@@ -49,17 +55,28 @@ def predict_windows(
     windows: Iterable[Window],
     on_window: Callable[[Window], None] | None = None,
     metadata: TrackMetadata | None = None,
+    extras: dict[str, list[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Score an iterable of windows in small batches; returns spans (samples), probs, samples seen.
 
-    ``metadata`` goes to models that read it (``metadata_fields``) and to no other."""
+    ``metadata`` goes to models that read it (``metadata_fields``) and to no other. A model with a
+    ``score_windows`` method also says more about each window (e.g. AudioSet scores); those arrays
+    are appended, batch by batch, to ``extras`` when it is given."""
     spans, probs, batch = [], [], []
     end = 0
     extra = {"metadata": metadata} if getattr(model, "metadata_fields", ()) else {}
+    scorer = getattr(model, "score_windows", None) if extras is not None else None
 
     def flush() -> None:
         if batch:
-            probs.append(np.asarray(model.predict_windows([w.samples for w in batch], **extra), dtype=np.float64))
+            samples = [w.samples for w in batch]
+            if scorer is not None:
+                p, more = scorer(samples, **extra)
+                for key, value in more.items():
+                    extras.setdefault(key, []).append(np.asarray(value))
+            else:
+                p = model.predict_windows(samples, **extra)
+            probs.append(np.asarray(p, dtype=np.float64))
             batch.clear()
 
     for win in windows:
@@ -113,7 +130,8 @@ def predict(
     hop = int(round((hop_seconds or model.window_seconds) * sr))
     blocks = stream_audio(source, sr, max_seconds=max_seconds)
     windows = _refuse_too_short(iter_windows(blocks, window, hop), window, sr)
-    spans, probs, n = predict_windows(model, windows, on_window, metadata)
+    more: dict[str, list[np.ndarray]] = {}
+    spans, probs, n = predict_windows(model, windows, on_window, metadata, more)
     check_duration(n, sr)
     notes = [f"model `{model.name}` was not given {', '.join(unknown)}; it treats them as unknown"] if unknown else []
     return Prediction(
@@ -124,7 +142,20 @@ def predict(
         duration=n / sr,
         model=model.name,
         problems=notes,
+        extras={key: np.concatenate(parts) for key, parts in more.items()},
+        extras_labels={key: list(getattr(model, attr)) for key, attr in (("audioset", "audioset_labels"),
+                                                                          ("tag_logits", "tag_labels"))
+                       if key in more},
     )
+
+
+def with_extra(pred: Prediction, key: str) -> Prediction | None:
+    """The prediction (itself or one of its members) that carries the per-window extra ``key``
+    (``"audioset"``, ``"tag_logits"``), if any."""
+    for p in (pred, *pred.members):
+        if key in p.extras:
+            return p
+    return None
 
 
 def spread_hop(source: AudioSource, window_seconds: float, max_windows: int) -> float | None:

@@ -75,6 +75,10 @@ class TransformersClassifier:
         id2label = self.model.config.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]
         self.sample_rate = int(self.feature_extractor.sampling_rate)
+        # what else one pass of the model scores: AudioSet's 521 classes (the YAMNet genre model) or
+        # musicnn's 50 MSD tags (the musicnn genre model keeps the tagger's layer); empty for others
+        self.audioset_labels: list[str] = list(getattr(self.model.config, "audioset_labels", None) or [])
+        self.tag_labels: list[str] = list(getattr(self.model.config, "tag_labels", None) or [])
         self.window_seconds = float(
             config.get("window_seconds")
             or getattr(self.feature_extractor, "chunk_seconds", None)
@@ -85,15 +89,37 @@ class TransformersClassifier:
     def predict_windows(self, windows: Sequence[np.ndarray], metadata: TrackMetadata | None = None) -> np.ndarray:
         """Probabilities per window; ``metadata`` (the track's, shared by all its windows) is used by
         metadata models only, which raise :class:`~genre_models.metadata.MetadataRequiredError` without it."""
+        return self.score_windows(windows, metadata)[0]
+
+    def score_windows(self, windows: Sequence[np.ndarray], metadata: TrackMetadata | None = None
+                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Probabilities per window, and what else the same pass says about each window: a model that
+        also reads AudioSet's classes (the YAMNet genre model: ``config.audioset_labels``) gives its
+        windows' mean AudioSet scores as ``{"audioset": (windows, 521)}``, for the music check and the
+        wider genres (:mod:`genre_models.audioset`) at no extra cost, and their spectral flatness as
+        ``{"flatness": (windows,)}`` (white noise fools YAMNet's int8 arithmetic); a musicnn genre model
+        that kept the tagger (``config.tag_labels``) gives ``{"tag_logits": (windows, 50)}``."""
         extra = {}
         if self.metadata_fields:
             check_metadata(self.name, self.metadata_fields, metadata)
             extra["metadata"] = metadata
         inputs = self.feature_extractor(list(windows), sampling_rate=self.sample_rate, return_tensors="pt", **extra)
         inputs = inputs.to(self.model.device)  # a model moved to a GPU (library runs) gets its inputs there
+        more = bool(self.audioset_labels or self.tag_labels)
         with self._torch.inference_mode():
-            logits = self.model(**inputs).logits
-        return self._torch.softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float64)
+            out = self.model(**inputs, **({"output_hidden_states": True} if more else {}))
+        probs = self._torch.softmax(out.logits.float(), dim=-1).cpu().numpy().astype(np.float64)
+        extras = {}
+
+        def host(t):
+            return t.float().cpu().numpy().astype(np.float64)
+
+        if self.audioset_labels:  # (pooled embedding, mean AudioSet scores, spectral flatness) per window
+            _, scores, flatness = out.hidden_states
+            extras["audioset"], extras["flatness"] = host(scores), host(flatness)
+        elif self.tag_labels:  # (pooled, penultimate, mean tag logits) per window
+            extras["tag_logits"] = host(out.hidden_states[2])
+        return probs, extras
 
 
 def _read_config(name_or_path: str | os.PathLike) -> tuple[dict, str]:

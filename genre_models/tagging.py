@@ -84,4 +84,17 @@ class MusicTagger:
         return self.tag_audio(load_audio(source, sr=self.sample_rate, max_seconds=max_seconds))
 
 
-__all__ = ["DEFAULT_TAGGER_DIR", "MusicTagger", "Tags"]
+def tags_of(pred) -> Tags | None:
+    """The tags carried by a :class:`~genre_models.prediction.Prediction` (or one of its members) whose
+    model kept the tagger's layer (the shipped musicnn genre model): sigmoid of the mean logit over its
+    windows, as :meth:`MusicTagger.tag_audio` computes over patches; None when no member has tags."""
+    from .prediction import with_extra
+
+    member = with_extra(pred, "tag_logits")
+    if member is None:
+        return None
+    logits = np.asarray(member.extras["tag_logits"], dtype=np.float64).mean(axis=0)
+    return Tags(list(member.extras_labels["tag_logits"]), 1.0 / (1.0 + np.exp(-logits)), len(member.window_spans))
+
+
+__all__ = ["DEFAULT_TAGGER_DIR", "MusicTagger", "Tags", "tags_of"]

@@ -43,7 +43,7 @@ def test_predict_rows_and_csv(songs, tmp_path):
     res = run("predict", songs["long"], songs["short"], "--model", FEATURES, "--csv", out, "--windows-csv", windows)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["path", "genre", *GTZAN_GENRES]
+    assert list(rows[0]) == ["path", "genre", *GTZAN_GENRES, "music", "music_share"]
     assert len(rows) == 2
     for row in rows:
         probs = np.array([float(row[g]) for g in GTZAN_GENRES])
@@ -61,19 +61,40 @@ def test_predict_rows_and_csv(songs, tmp_path):
 
 
 def test_default_is_the_shipped_ensemble(songs, tmp_path):
-    """No --model: the features model and the musicnn genre model, both in the per-window CSV."""
+    """No --model: the musicnn and YAMNet genre models, both in the per-window CSV, each scoring at most
+    its max_windows windows spread from the start to the end of the 70-s song."""
+    import json
+
+    from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE
+
     out, windows = tmp_path / "pred.csv", tmp_path / "windows.csv"
     res = run("predict", songs["long"], "--csv", out, "--windows-csv", windows)
     assert res.returncode == 0, res.stderr
     [row] = list(csv.DictReader(out.open()))
     assert abs(sum(float(row[g]) for g in GTZAN_GENRES) - 1) < 1e-4
+    assert row["music"] in ("music", "tones", "other", "noise") and 0 <= float(row["music_share"]) <= 1
     per_model = {}
     for r in csv.DictReader(windows.open()):
         per_model.setdefault(r["model"], []).append((float(r["start"]), float(r["end"])))
-    assert per_model["gtzan-features"] == [(0, 30), (30, 60), (40, 70)]
-    # musicnn's 3-s windows: at most 10 (its max_windows), spread from the start to the end of the 70-s song
-    spans = per_model["gtzan-musicnn"]
-    assert len(spans) == 10 and spans[0] == (0, 3) and spans[-1] == (67, 70)
+    limits = {Path(m["model"]).name: m["max_windows"] for m in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]}
+    assert set(per_model) == set(limits) == {"gtzan-musicnn", "gtzan-yamnet"}
+    for name, spans in per_model.items():
+        assert len(spans) == limits[name] and spans[0][0] == 0 and spans[-1][1] == 70, (name, spans)
+
+
+def test_music_check_and_wide_genre_columns(songs, tmp_path):
+    """Every row says whether the file is music; --wide-genres adds AudioSet's wider genre. White noise
+    is called noise, whatever genre the models guess for it."""
+    noise = tmp_path / "white noise.wav"
+    sf.write(noise, (0.3 * np.random.default_rng(1).standard_normal(16000 * 12)).astype(np.float32), 16000)
+    out = tmp_path / "pred.csv"
+    res = run("predict", noise, songs["long"], "--csv", out, "--wide-genres")
+    assert res.returncode == 0, res.stderr
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
+    assert list(rows["white noise.wav"])[-6:] == ["music", "music_share", "wide_genre", "wide_score", "outside_gtzan",
+                                                  "wide_top3"]
+    assert rows["white noise.wav"]["music"] == "noise" and float(rows["white noise.wav"]["music_share"]) == 0.0
+    assert rows["white noise.wav"]["wide_genre"] == ""  # no wider genre for what is not music
 
 
 def test_bad_file_is_reported_and_the_rest_still_run(songs, tmp_path):
@@ -111,8 +132,9 @@ def test_mixed_label_sets_give_one_table_each(songs, fma_like_model, tmp_path):
               "--csv", out)
     assert res.returncode == 0, res.stderr
     first, second = list(csv.DictReader(out.open())), list(csv.DictReader(out.with_name("pred.group2.csv").open()))
-    assert list(first[0]) == ["path", "genre", "Electronic", "Folk", "Rock"]
-    assert list(second[0]) == ["path", "genre", *GTZAN_GENRES]
+    assert list(first[0]) == ["path", "genre", "Electronic", "Folk", "Rock", "music", "music_share"]
+    assert list(second[0]) == ["path", "genre", *GTZAN_GENRES, "music", "music_share"]
+    assert first[0]["music"] == second[0]["music"] != ""  # one music check per file, in every table
     assert "# label set 1: tiny-fma-cnn" in res.stderr and "# label set 2: gtzan-features" in res.stderr
     assert "path,genre,Electronic,Folk,Rock" in res.stdout and "path,genre,blues" in res.stdout
 
@@ -129,8 +151,8 @@ def test_ensemble_file_weights_are_used(songs, tmp_path):
     soft = tmp_path / "soft.csv"
     res = run("predict", songs["short"], "--ensemble", cfg, "--csv", soft)
     assert res.returncode == 0, res.stderr
-    p = np.array([float(v) for v in list(csv.DictReader(plain.open()))[0].values() if v[0].isdigit()])
-    q = np.array([float(v) for v in list(csv.DictReader(soft.open()))[0].values() if v[0].isdigit()])
+    p = np.array([float(list(csv.DictReader(plain.open()))[0][g]) for g in GTZAN_GENRES])
+    q = np.array([float(list(csv.DictReader(soft.open()))[0][g]) for g in GTZAN_GENRES])
     assert p.argmax() == q.argmax() and q.max() < p.max()  # same answer, less sure
     missing = run("predict", songs["short"], "--ensemble", tmp_path / "nope.json")
     assert missing.returncode == 2 and "could not be read" in missing.stderr and "Traceback" not in missing.stderr

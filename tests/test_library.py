@@ -113,7 +113,7 @@ def test_cli_library_run(tree, reference, tmp_path):
     assert res.returncode == 1, res.stderr
     rows = rows_of(out)
     assert len(rows) == 8 and len({r["path"] for r in rows}) == 8
-    assert list(rows[0]) == ["path", "genre", *GTZAN_GENRES] == lib.table_columns(GTZAN_GENRES)
+    assert list(rows[0]) == ["path", "genre", *GTZAN_GENRES, "music", "music_share"] == lib.table_columns(GTZAN_GENRES)
     for row in rows:
         probs = np.array([float(row[g]) for g in GTZAN_GENRES])
         assert abs(probs.sum() - 1) < 1e-4 and row["genre"] == GTZAN_GENRES[int(probs.argmax())]
@@ -125,7 +125,7 @@ def test_cli_library_run(tree, reference, tmp_path):
     assert reference["code"] == 1
     # stdout: the header and one line per song, as before
     printed = res.stdout.splitlines()
-    assert printed[0] == ",".join(["path", "genre", *GTZAN_GENRES]) and len(printed) == 9
+    assert printed[0] == ",".join(["path", "genre", *GTZAN_GENRES, "music", "music_share"]) and len(printed) == 9
     # a resumed run skips everything (in this process, as the CLI calls it)
     err = io.StringIO()
     opts = LibraryOptions([tree], out=out, recursive=True, resume=True, models=ModelSpec(models=(FEATURES,)))
@@ -237,8 +237,8 @@ def test_two_label_sets_with_windows_then_resume(tree, fma_like_model, one_torch
     out, err = io.StringIO(), io.StringIO()
     assert run_library(opts, out=out, err=err) == 1, err.getvalue()
     first, second = rows_of(tmp_path / "t.csv"), rows_of(tmp_path / "t.group2.csv")
-    assert list(first[0]) == ["path", "genre", "Electronic", "Folk", "Rock"]
-    assert list(second[0]) == ["path", "genre", *GTZAN_GENRES]
+    assert list(first[0]) == ["path", "genre", "Electronic", "Folk", "Rock", "music", "music_share"]
+    assert list(second[0]) == ["path", "genre", *GTZAN_GENRES, "music", "music_share"]
     songs = sorted(str(p) for p in [tree / "a" / "a0.wav", tree / "a" / "a1.mp3", tree / "c" / "c0.ogg",
                                      tree / "c" / "c1.wav"])
     assert [r["path"] for r in first] == [r["path"] for r in second] == songs

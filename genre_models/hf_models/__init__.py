@@ -35,7 +35,8 @@ from .musicnn import MusiCNNConfig, MusiCNNFeatureExtractor, MusiCNNForAudioClas
 # genre head whose folder holds no encoder; nothing is read or converted until a model is loaded.
 from .whisper_base import GenreWhisperConfig, WhisperGenreForAudioClassification
 # YAMNet likewise (genre_models/pretrained/yamnet-audioset, AudioSet's 521 classes): model_type genre_yamnet.
-from .yamnet import YAMNetConfig, YAMNetFeatureExtractor, YAMNetForAudioClassification, YAMNetModel
+from .yamnet import (YAMNetConfig, YAMNetFeatureExtractor, YAMNetForAudioClassification, YAMNetGenreConfig,
+                     YAMNetGenreForAudioClassification, YAMNetModel)
 from .modeling import (
     CRNNForAudioClassification,
     GenrePreTrainedModel,
@@ -52,7 +53,8 @@ __all__ = [
     "MODEL_FAMILIES", "MelCNNForAudioClassification", "build_model", "count_parameters", "extractor_options",
     "MusiCNNConfig", "MusiCNNFeatureExtractor", "MusiCNNForAudioClassification", "MusiCNNModel",
     "GenreWhisperConfig", "WhisperGenreForAudioClassification",
-    "YAMNetConfig", "YAMNetFeatureExtractor", "YAMNetForAudioClassification", "YAMNetModel",
+    "YAMNetConfig", "YAMNetFeatureExtractor", "YAMNetForAudioClassification", "YAMNetGenreConfig",
+    "YAMNetGenreForAudioClassification", "YAMNetModel",
 ]
 
 # family name -> (config class, model class, feature-extractor class, default extractor kwargs).

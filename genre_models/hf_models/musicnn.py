@@ -73,6 +73,12 @@ class MusiCNNConfig(PreTrainedConfig):
         backend_units: width of the penultimate dense layer (the embedding).
         patch_frames: frames per patch (187 ≈ 3 s); None scores the whole input as one patch.
         dropout: before both dense layers (0.5 in the original training).
+        classifier_input: what the output layer reads: ``"penultimate"`` (the 200-d embedding, as the
+            package's taggers do) or ``"pooled"`` (the 1506 max/mean-pooled mid-end values before the
+            dense layer; a genre head there keeps more of what the backbone heard).
+        tag_labels: a genre model may keep the tagger's output layer beside its own (these are its
+            tags, e.g. the 50 MSD tags): one pass then gives the genre and the tags (``tagger``;
+            ``output_hidden_states=True`` returns the mean tag logits third).
         batch_norm_eps: TensorFlow's default (1e-3), which the checkpoints were trained with.
         problem_type: ``multi_label_classification`` for tags (sigmoid, BCE), else softmax/cross-entropy.
     """
@@ -87,6 +93,8 @@ class MusiCNNConfig(PreTrainedConfig):
     backend_units: int = 200
     patch_frames: int | None = PATCH_FRAMES
     dropout: float = 0.5
+    classifier_input: str = "penultimate"
+    tag_labels: list[str] | None = None
     batch_norm_eps: float = 1e-3
     feature_extractor_type: str = "MusiCNNFeatureExtractor"
     requires: str = REQUIRES
@@ -277,7 +285,8 @@ class MusiCNNForAudioClassification(MusiCNNPreTrainedModel):
     ``attention_mask`` ``(batch, frames)``; each example is cut into ``patch_frames`` patches
     (those that lie in its real frames; at least one), and its logits are the mean of its patches'.
     ``labels``: class ids (cross-entropy) or, for ``multi_label_classification``, 0/1 vectors (BCE).
-    ``output_hidden_states=True`` adds ``hidden_states = (pooled, penultimate)``, each averaged
+    ``output_hidden_states=True`` adds ``hidden_states = (pooled, penultimate)`` (and, with a kept
+    ``tagger``, the mean tag logits), each averaged
     over the example's patches: the embeddings a genre head can be trained on (:meth:`embed`).
     """
 
@@ -285,8 +294,15 @@ class MusiCNNForAudioClassification(MusiCNNPreTrainedModel):
         super().__init__(config)
         self.musicnn = MusiCNNModel(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.backend_units, config.num_labels)
+        if config.classifier_input not in ("penultimate", "pooled"):
+            raise ValueError(f"classifier_input must be 'penultimate' or 'pooled', got {config.classifier_input!r}")
+        width = config.backend_units if config.classifier_input == "penultimate" else self.musicnn.pooled_size
+        self.classifier = nn.Linear(width, config.num_labels)
+        self.tagger = nn.Linear(config.backend_units, len(config.tag_labels)) if config.tag_labels else None
         self.post_init()
+
+    def _classifier_input(self, hidden: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        return hidden if self.config.classifier_input == "penultimate" else pooled
 
     def _patches(self, input_features: torch.Tensor, attention_mask: torch.Tensor | None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -329,7 +345,7 @@ class MusiCNNForAudioClassification(MusiCNNPreTrainedModel):
     ) -> SequenceClassifierOutput | tuple:
         patches, weight = self._patches(input_features, attention_mask)
         hidden, pooled = self.musicnn(patches)
-        logits = self._mean(self.classifier(self.dropout(hidden)), weight)
+        logits = self._mean(self.classifier(self.dropout(self._classifier_input(hidden, pooled))), weight)
         loss = None
         if labels is not None:
             labels = labels.to(logits.device)
@@ -340,6 +356,8 @@ class MusiCNNForAudioClassification(MusiCNNPreTrainedModel):
         hidden_states = None
         if output_hidden_states:
             hidden_states = (self._mean(pooled, weight), self._mean(hidden, weight))
+            if self.tagger is not None:
+                hidden_states += (self._mean(self.tagger(hidden), weight),)
         if return_dict is False or (return_dict is None and not self.config.return_dict):
             out = (logits,) + ((hidden_states,) if hidden_states is not None else ())
             return (loss, *out) if loss is not None else out
@@ -358,7 +376,7 @@ class MusiCNNForAudioClassification(MusiCNNPreTrainedModel):
     @torch.inference_mode()
     def patch_logits(self, patches: torch.Tensor) -> torch.Tensor:
         """Logits of each ``(n, patch_frames, mels)`` patch on its own (the package's taggram rows)."""
-        return self.classifier(self.musicnn(patches)[0])
+        return self.classifier(self._classifier_input(*self.musicnn(patches)))
 
 
 def register() -> None:

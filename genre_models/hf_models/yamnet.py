@@ -542,6 +542,21 @@ class YAMNetPreTrainedModel(PreTrainedModel):
             if isinstance(module, _ScaledWeight):
                 module.fold_scale()
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """As transformers saves, but the weights that still hold TFLite's int8 values (their scale not
+        folded in) are written as int8: exact, and a quarter of the size (a genre model on YAMNet is
+        ~4 MB, not 15); ``from_pretrained`` reads them back as float32."""
+        if kwargs.get("state_dict") is None:
+            state = self.state_dict()
+            for name, module in self.named_modules():
+                if isinstance(module, _ScaledWeight) and not torch.all(module.weight_scale == 1):
+                    key = f"{name}.weight"
+                    as_int = state[key].round().to(torch.int8)
+                    if torch.equal(as_int.to(state[key].dtype), state[key]):
+                        state[key] = as_int
+            kwargs["state_dict"] = state
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
 
 class YAMNetModel(YAMNetPreTrainedModel):
     """The backbone: patches ``(n, 96, 64)`` → 1024-d embeddings ``(n, 1024)`` (global average pool)."""
@@ -590,6 +605,28 @@ class YAMNetPatchOutput:
         return torch.sigmoid(self.logits)
 
 
+def patch_grid(input_features: torch.Tensor, attention_mask: torch.Tensor | None, config: YAMNetConfig
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(batch·P, 96, 64)`` patches and a ``(batch, P)`` mask (True = a real patch)."""
+    if input_features.dim() != 3 or input_features.shape[-1] != config.num_mel_bins:
+        raise ValueError(f"expected input_features (batch, frames, {config.num_mel_bins}), "
+                         f"got {tuple(input_features.shape)}")
+    batch, frames, mels = input_features.shape
+    size, hop = config.patch_frames, config.patch_hop_frames
+    if frames < size:  # shorter than one patch: pad with silence, as YAMNet pads the waveform
+        input_features = F.pad(input_features, (0, 0, 0, size - frames), value=config.silence_value)
+        frames = size
+    n = 1 + (frames - size) // hop
+    patches = input_features.unfold(1, size, hop).transpose(2, 3).reshape(batch * n, size, mels)
+    if attention_mask is None:
+        real = torch.full((batch,), frames, device=input_features.device)
+    else:
+        real = attention_mask.to(input_features.device).sum(dim=1)
+    per_example = (1 + (real - size).clamp(min=0) // hop).clamp(max=n)
+    mask = torch.arange(n, device=real.device)[None, :] < per_example[:, None]
+    return patches, mask
+
+
 class YAMNetForAudioClassification(YAMNetPreTrainedModel):
     """YAMNet with its classifier: the 521 AudioSet classes (sigmoid) of the file, or a new head.
 
@@ -612,24 +649,7 @@ class YAMNetForAudioClassification(YAMNetPreTrainedModel):
     # -- patching -------------------------------------------------------------------------------
     def _patches(self, input_features: torch.Tensor, attention_mask: torch.Tensor | None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(batch·P, 96, 64)`` patches and a ``(batch, P)`` mask (True = a real patch)."""
-        if input_features.dim() != 3 or input_features.shape[-1] != self.config.num_mel_bins:
-            raise ValueError(f"expected input_features (batch, frames, {self.config.num_mel_bins}), "
-                             f"got {tuple(input_features.shape)}")
-        batch, frames, mels = input_features.shape
-        size, hop = self.config.patch_frames, self.config.patch_hop_frames
-        if frames < size:  # shorter than one patch: pad with silence, as YAMNet pads the waveform
-            input_features = F.pad(input_features, (0, 0, 0, size - frames), value=self.config.silence_value)
-            frames = size
-        n = 1 + (frames - size) // hop
-        patches = input_features.unfold(1, size, hop).transpose(2, 3).reshape(batch * n, size, mels)
-        if attention_mask is None:
-            real = torch.full((batch,), frames, device=input_features.device)
-        else:
-            real = attention_mask.to(input_features.device).sum(dim=1)
-        per_example = (1 + (real - size).clamp(min=0) // hop).clamp(max=n)
-        mask = torch.arange(n, device=real.device)[None, :] < per_example[:, None]
-        return patches, mask
+        return patch_grid(input_features, attention_mask, self.config)
 
     def patch_outputs(self, input_features: torch.Tensor, attention_mask: torch.Tensor | None = None
                       ) -> YAMNetPatchOutput:
@@ -686,12 +706,155 @@ class YAMNetForAudioClassification(YAMNetPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
 
+@functools.lru_cache(maxsize=4)
+def _band_widths(n_mels: int, sr: int = 16000, fmin: float = 125.0, fmax: float = 7500.0) -> torch.Tensor:
+    """Each mel band's total weight over the FFT bins (YAMNet's front end: 512-point FFT)."""
+    return torch.from_numpy(tf_mel_matrix(n_mels, 257, sr, fmin, fmax).sum(axis=0).astype(np.float32))
+
+
+def spectral_flatness(input_features: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``(batch,)``: the median over an example's audible real frames of the spectral flatness (geometric
+    over arithmetic mean) of its mel magnitudes per FFT bin. White noise is ~0.93; music rarely
+    passes 0.8 (distorted metal guitars come closest), speech and tones are far below.
+
+    Why: YAMNet's int8 arithmetic (the file's, and this port's) mistakes loud white noise for speech
+    (measured: *Speech* 0.5-0.7 at RMS 0.3), so the music check also asks how flat the spectrum is."""
+    mel = (input_features.exp() - LOG_OFFSET).clamp(min=0.0)  # (batch, frames, mels)
+    psd = (mel / _band_widths(mel.shape[-1]).to(mel.device)).clamp(min=1e-8)
+    flat = psd.log().mean(dim=-1).exp() / psd.mean(dim=-1)
+    energy = mel.sum(dim=-1)
+    real = torch.ones_like(energy, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    audible = real & (energy > 1e-3 * energy.masked_fill(~real, 0.0).amax(dim=1, keepdim=True)) & (energy > 1e-4)
+    out = []
+    for row, keep in zip(flat, audible):
+        out.append(row[keep].median() if keep.any() else row.new_zeros(()))
+    return torch.stack(out)
+
+
+class YAMNetGenreConfig(YAMNetConfig):
+    """A genre model on YAMNet: a head on the window's pooled embeddings, mixed with a reading of
+    YAMNet's own AudioSet genre classes (the *AudioSet prior*).
+
+    Args (beside :class:`YAMNetConfig`'s):
+        pooling: how a window's patch embeddings become one vector: ``"mean"`` (1024) or
+            ``"meanmax"`` (mean ‖ max over the window's real patches, 2048).
+        audioset_labels: the 521 AudioSet class names of the kept AudioSet classifier, in its order.
+        prior_classes: genre → the AudioSet classes that name it (e.g. rock → "Rock music",
+            "Punk rock", ...); a genre's prior score is the highest mean score of its classes.
+        prior_scale, prior_bias: the prior's calibration, ``log p ∝ scale·log(score + 1e-4) + bias``
+            (one bias per genre: AudioSet rates "Pop music" far more often than "Disco").
+        head_weight, prior_weight: the log-linear mix, ``logits = head_weight·log p_head +
+            prior_weight·log p_prior`` (a weighted geometric mean of the two distributions).
+    """
+
+    model_type = "genre_yamnet_genres"
+
+    pooling: str = "meanmax"
+    audioset_labels: list[str] | None = None
+    prior_classes: dict[str, list[str]] | None = None
+    prior_scale: float = 1.0
+    prior_bias: list[float] | None = None
+    head_weight: float = 0.5
+    prior_weight: float = 0.5
+
+
+class YAMNetGenreForAudioClassification(YAMNetPreTrainedModel):
+    """Genres from YAMNet in one pass: every patch gives its 1024-d embedding and its 521 AudioSet
+    scores; the window's pooled embedding goes through a linear genre head, the window's mean
+    AudioSet scores through the genre prior, and the two log-distributions are mixed
+    (:class:`YAMNetGenreConfig`).
+
+    Why both: a head fit to GTZAN learns GTZAN's artists as much as their genres, while the AudioSet
+    prior (YAMNet heard ~2 M YouTube clips) knows genres of music GTZAN never had, so the mix holds up
+    better on songs from elsewhere. ``output_hidden_states=True`` returns ``(pooled embedding, mean
+    AudioSet scores)`` per example, so the same pass also answers "is this music?" and "which wider
+    genre?" (:mod:`genre_models.audioset`), with each window's :func:`spectral_flatness` third.
+    """
+
+    config_class = YAMNetGenreConfig
+
+    def __init__(self, config: YAMNetGenreConfig):
+        super().__init__(config)
+        if config.pooling not in ("mean", "meanmax"):
+            raise ValueError(f"pooling must be 'mean' or 'meanmax', got {config.pooling!r}")
+        self.yamnet = YAMNetModel(config)
+        width = int(config.layer_filters[-1])
+        audioset_labels = list(config.audioset_labels or [])
+        self.audioset = _ScaledLinear(width, len(audioset_labels)) if audioset_labels else None
+        self.classifier = nn.Linear(width * (2 if config.pooling == "meanmax" else 1), config.num_labels)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        index = {name: i for i, name in enumerate(audioset_labels)}
+        # per genre label, the AudioSet class indices that name it (plain lists: config, not weights)
+        self.prior_index: list[list[int]] = [[] for _ in labels]
+        for genre, names in (config.prior_classes or {}).items():
+            unknown = [n for n in names if n not in index]
+            if genre not in labels or unknown:
+                raise ValueError(f"prior_classes: {genre!r} is not a label or names unknown AudioSet classes {unknown}")
+            self.prior_index[labels.index(genre)] = [index[n] for n in names]
+        if config.prior_weight and (self.audioset is None or not all(self.prior_index)):
+            raise ValueError("prior_weight > 0 needs audioset_labels and prior_classes for every genre")
+        self.post_init()
+
+    def _pooled(self, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        weight = mask.to(embeddings.dtype)[..., None]
+        mean = (embeddings * weight).sum(dim=1) / weight.sum(dim=1)
+        if self.config.pooling == "mean":
+            return mean
+        return torch.cat([mean, embeddings.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)], dim=-1)
+
+    def window_outputs(self, input_features: torch.Tensor, attention_mask: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per example: the pooled embedding ``(batch, 1024·k)`` and the mean AudioSet scores over its
+        real patches ``(batch, 521)`` (None without the AudioSet classifier)."""
+        patches, mask = patch_grid(input_features, attention_mask, self.config)
+        batch, n = mask.shape
+        embeddings = self.yamnet(patches)
+        scores = None
+        if self.audioset is not None:
+            patch_scores = torch.sigmoid(self.audioset(embeddings, self.config.emulation)).reshape(batch, n, -1)
+            weight = mask.to(patch_scores.dtype)[..., None]
+            scores = (patch_scores * weight).sum(dim=1) / weight.sum(dim=1)
+        return self._pooled(embeddings.reshape(batch, n, -1), mask), scores
+
+    def prior_log_probs(self, scores: torch.Tensor) -> torch.Tensor:
+        """``(batch, genres)`` log-probabilities of the calibrated AudioSet prior from mean scores."""
+        mapped = torch.stack([scores[:, idx].amax(dim=-1) for idx in self.prior_index], dim=-1)
+        bias = torch.tensor(self.config.prior_bias or [0.0] * self.config.num_labels, dtype=scores.dtype,
+                            device=scores.device)
+        return F.log_softmax(self.config.prior_scale * torch.log(mapped + 1e-4) + bias, dim=-1)
+
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        pooled, scores = self.window_outputs(input_features, attention_mask)
+        logits = self.config.head_weight * F.log_softmax(self.classifier(pooled), dim=-1)
+        if self.config.prior_weight:
+            logits = logits + self.config.prior_weight * self.prior_log_probs(scores)
+        loss = None if labels is None else F.cross_entropy(logits, labels.to(logits.device).view(-1))
+        hidden_states = None
+        if output_hidden_states:
+            hidden_states = (pooled, scores, spectral_flatness(input_features, attention_mask))
+        if return_dict is False or (return_dict is None and not self.config.return_dict):
+            result = (logits,) + ((hidden_states,) if hidden_states is not None else ())
+            return (loss, *result) if loss is not None else result
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+
 def register() -> None:
-    """Make ``genre_yamnet`` folders load through the Auto classes (idempotent)."""
+    """Make ``genre_yamnet`` and ``genre_yamnet_genres`` folders load through the Auto classes (idempotent)."""
     AutoConfig.register(YAMNetConfig.model_type, YAMNetConfig, exist_ok=True)
     AutoModel.register(YAMNetConfig, YAMNetModel, exist_ok=True)
     AutoModelForAudioClassification.register(YAMNetConfig, YAMNetForAudioClassification, exist_ok=True)
     AutoFeatureExtractor.register(YAMNetConfig, YAMNetFeatureExtractor, exist_ok=True)
+    AutoConfig.register(YAMNetGenreConfig.model_type, YAMNetGenreConfig, exist_ok=True)
+    AutoModelForAudioClassification.register(YAMNetGenreConfig, YAMNetGenreForAudioClassification, exist_ok=True)
+    AutoFeatureExtractor.register(YAMNetGenreConfig, YAMNetFeatureExtractor, exist_ok=True)
 
 
 register()
@@ -708,7 +871,8 @@ def yamnet_classes_config(classes: Sequence[str], **overrides: Any) -> YAMNetCon
 
 __all__ = [
     "EMULATIONS", "LAYER_FILTERS", "LAYER_STRIDES", "YAMNetConfig", "YAMNetFeatureExtractor",
-    "YAMNetForAudioClassification", "YAMNetModel", "YAMNetPatchOutput", "YAMNetPreTrainedModel", "fma_taps",
+    "YAMNetForAudioClassification", "YAMNetGenreConfig", "YAMNetGenreForAudioClassification", "patch_grid",
+    "spectral_flatness", "YAMNetModel", "YAMNetPatchOutput", "YAMNetPreTrainedModel", "fma_taps",
     "glibc_logf", "register", "symmetric_quantize", "symmetric_quantize_rows", "tf_mel_matrix",
     "xnnpack_mean", "yamnet_classes_config",
 ]
