@@ -1,8 +1,11 @@
 """Does a learned ensemble beat its best member? finetune/ensemble.py's fit on the real GTZAN audio, cross-fitted.
 
     python benchmarks/train_real_audio.py --models mel_cnn --epochs 8 --output_dir runs/real-audio   # and crnn, lstm
-    python benchmarks/musicnn_genre_head.py --fold_models runs/real-audio                          # musicnn heads
+    python benchmarks/genre_heads.py --backbone musicnn --fold_models runs/real-audio              # heads on backbones
     python benchmarks/ensemble_real_audio.py --fold_models runs/real-audio --models mel_cnn,crnn,lstm,features
+    python benchmarks/ensemble_real_audio.py --fold_models runs/real-audio --models musicnn,yamnet \
+        --plot docs/reliability.png --export_ensemble genre_models/pretrained/ensemble.json \
+        --shipped musicnn=gtzan-musicnn,yamnet=gtzan-yamnet --max_windows musicnn=12,yamnet=12   # the default
 
 Cross-fitted over the folds of :func:`finetune.folds.artist_folds` (the 380 real tracks, or
 ``--kinds clip``, grouped by artist; the same ``--folds``/``--seed``/``--kinds`` as the runs that
@@ -18,7 +21,12 @@ saw the tracks that chose the members' epochs (the test fold saw nothing).
 57 GTZAN features) refit in each fold on the training tracks only: the shipped model itself was
 fit on the whole GTZAN table, which contains every one of these tracks, so it cannot be scored on
 them honestly. Members are scored by ``genre_models.prediction.predict``, the app's path. Prints
-one line per fold, a mean ± std table over folds, and the accuracy on clips, excerpts and pooled.
+one line per fold, a mean ± std table over folds, and the accuracy on clips, excerpts and pooled;
+then, on the pooled test folds, accuracy, macro-F1, log-loss and the expected calibration error of
+each row (``--plot``: the reliability diagram), and whether learning one weight set per kind of
+track (30-s clips, 2-3 s excerpts) instead of one for all would have helped. ``--export_ensemble``
+writes the shipped ``ensemble.json``: each member's shipped model (``--shipped``, its recipe refit on
+all tracks) with the mean over folds of the weights and temperatures learned on validation.
 """
 from __future__ import annotations
 
@@ -102,6 +110,7 @@ def main() -> None:
     learned: dict[str, list[tuple[float, float]]] = {}
     pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # name -> per fold (test probs, labels)
     valid_rows: dict[str, list[float]] = {}
+    by_length_rows: list[dict[str, tuple[int, int, int]]] = []
     saved: dict[str, np.ndarray] = {}
     for k, split in enumerate(splits):
         members = []
@@ -119,6 +128,7 @@ def main() -> None:
         fit = score_split(members, split["valid"])
         test = score_split(members, split["test"])
         w, t, _ = fit_mixture(fit, args.penalty)
+        by_length_rows.append(by_length(fit, test, w, t, {tr.track_id: tr.kind for tr in tracks}, args.penalty))
         report = compare(fit, test, w, t)
         chosen.append(report["best_single"])
         for m, wi, ti in zip(members, w, t):
@@ -171,6 +181,13 @@ def main() -> None:
         m = calibration(P, y)
         print(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['log_loss']:.3f} | {m['ece']:.3f} | "
               f"{m['confidence']:.3f} |")
+    print("\none weight set for every track, or one per kind of track (clips / excerpts), each learned on the "
+          "validation fold's tracks of that kind; right on the pooled test folds:")
+    for kind in ("clip", "excerpt"):
+        shared = sum(r[kind][0] for r in by_length_rows if kind in r)
+        own = sum(r[kind][1] for r in by_length_rows if kind in r)
+        total = sum(r[kind][2] for r in by_length_rows if kind in r)
+        print(f"  {kind}s: one weight set {shared}/{total}, weights per kind {own}/{total}")
     if args.plot:
         curves = {name: (np.concatenate([p for p, _ in pooled[name]]), np.concatenate([t for _, t in pooled[name]]))
                   for name in ("learned ensemble", *[n for n in names if n in pooled])}
@@ -181,6 +198,29 @@ def main() -> None:
     if args.export_ensemble:
         export_ensemble(args, names, learned, splits)
     print(f"folds fingerprint {splits.fingerprint}")
+
+
+def by_length(fit, test, w, t, kinds: dict[str, str], penalty: float) -> dict[str, tuple[int, int, int]]:
+    """Per kind of track: right answers on the test fold with the shared weights, with weights learned
+    on the validation fold's tracks of that kind alone, and the number of test tracks of that kind.
+    Does the ensemble gain from weighing members by the clip's length? (Short excerpts vs 30-s clips.)"""
+    out = {}
+    for kind in ("clip", "excerpt"):
+        part_test, part_fit = _subset(test, kinds, kind), _subset(fit, kinds, kind)
+        if not len(part_test.y):
+            continue
+        wk, tk = fit_mixture(part_fit, penalty)[:2] if len(part_fit.y) else (w, t)
+        out[kind] = (int((mixture(part_test, w, t).argmax(1) == part_test.y).sum()),
+                     int((mixture(part_test, wk, tk).argmax(1) == part_test.y).sum()), len(part_test.y))
+    return out
+
+
+def _subset(scored, kinds: dict[str, str], kind: str):
+    from dataclasses import replace
+
+    keep = [i for i, tid in enumerate(scored.track_ids) if kinds.get(tid) == kind]
+    return replace(scored, y=scored.y[keep], windows=[[w[i] for i in keep] for w in scored.windows],
+                   track_ids=[scored.track_ids[i] for i in keep])
 
 
 def calibration(P: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, float]:

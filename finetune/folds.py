@@ -5,7 +5,7 @@
     python finetune/folds.py --kinds clip       # the 70 clips only
 
 Why one module: every real-audio figure (``benchmarks/train_real_audio.py``,
-``benchmarks/ensemble_real_audio.py``, ``benchmarks/musicnn_genre_head.py``) and every fold model
+``benchmarks/ensemble_real_audio.py``, ``benchmarks/genre_heads.py``) and every fold model
 they write must use the *same* folds, and a fold model scored on another fold set would be scored
 on its own training tracks. So the folds are built here only, and each fold model records
 :func:`folds_fingerprint` and its fold number (:func:`fold_rule`); :func:`check_fold_model`
