@@ -26,9 +26,9 @@ from gradio.utils import NamedString  # noqa: E402
 from gradio_client import utils as client_utils  # noqa: E402
 
 from genre_models import AudioLoadError, Prediction  # noqa: E402
+from genre_models.audio import stream_audio  # noqa: E402
 from genre_models.ensemble import Ensemble  # noqa: E402
 from genre_models.metadata import MetadataRequiredError, TrackMetadata  # noqa: E402
-from genre_models.audio import stream_audio  # noqa: E402
 from genre_models.plots import SpectrogramAccumulator, timeline_figure, to_image  # noqa: E402
 from genre_models.tagging import tags_of  # noqa: E402
 from genre_models.timeline import sections  # noqa: E402
@@ -151,7 +151,8 @@ def summarise(answers: list[Prediction]) -> str:
                  f"(The genre models' guess, for what it is worth: {g1} {p1:.0%}, then {g2} {p2:.0%}.)"]
     else:
         lines = [f"### {g1} ({p1:.0%})",
-                 f"Runner-up: {g2} ({p2:.0%}). Analysed {_fmt_time(pred.duration)} in {n} window{'s' if n != 1 else ''}."]
+                 f"Runner-up: {g2} ({p2:.0%}). "
+                 f"Analysed {_fmt_time(pred.duration)} in {n} window{'s' if n != 1 else ''}."]
         if reading is not None and reading.wide.top:
             lines.append("\n" + reading.wide.summary(nearest=[g1, g2]))
     if n > 1:

@@ -22,11 +22,10 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 import torch  # noqa: E402
-
 from bench_predict import make_song  # noqa: E402
+
 from genre_models.audio import load_audio  # noqa: E402
 from genre_models.tagging import MusicTagger  # noqa: E402
-
 
 CPU_SECONDS: dict[str, float] = {}
 
@@ -58,7 +57,8 @@ def main() -> None:
         source = make_song(song)
         y = load_audio(song, sr=16000)
         fe = full.fe
-        t_feats, feats = timed(lambda: torch.from_numpy(fe(y, sampling_rate=16000, return_tensors="np")["input_features"]),
+        t_feats, feats = timed(lambda: torch.from_numpy(fe(y, sampling_rate=16000,
+                                                           return_tensors="np")["input_features"]),
                                args.repeats)
         patches, _ = full.model._patches(feats, None)
         t_net, _ = timed(lambda: full.model.patch_logits(patches), args.repeats, "net")
@@ -70,7 +70,8 @@ def main() -> None:
     print(f"input: 3-min MP3 ({source}), {len(y) / 16000:.1f} s at 16 kHz, {len(patches)} patches of 3 s; "
           f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, 1-min load average {load:.1f}")
     print(f"log-mel patches:                 {t_feats:.2f} s")
-    print(f"network, all {len(patches)} patches:        {t_net:.2f} s ({CPU_SECONDS['net']:.2f} CPU-seconds over all threads)")
+    print(f"network, all {len(patches)} patches:        {t_net:.2f} s "
+          f"({CPU_SECONDS['net']:.2f} CPU-seconds over all threads)")
     print(f"tags from samples (both):        {t_tags:.2f} s")
     print(f"decode MP3 at 16 kHz:            {t_decode:.2f} s")
     print(f"tags from the MP3 (all):         {t_file:.2f} s")

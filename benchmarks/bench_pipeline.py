@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import torch  # noqa: E402
+from bench_predict import make_song  # noqa: E402
 
 import genre_models.hf_models  # noqa: E402,F401  (registers our model types)
-from bench_predict import make_song  # noqa: E402
 from genre_models import load_model, predict  # noqa: E402
 from genre_models.hf_models import build_model, count_parameters  # noqa: E402
 from genre_models.labels import GTZAN_GENRES  # noqa: E402

@@ -42,8 +42,16 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 import numpy as np  # noqa: E402
 
 from finetune.ensemble import compare, fit_mixture, mixture, score_split, tempered_track_probs  # noqa: E402
-from finetune.folds import (GTZAN_DIR, accuracy_by_kind, artist_folds, check_fold_model, kinds_table,  # noqa: E402
-                            parse_kinds, real_audio_tracks, summary)
+from finetune.folds import (  # noqa: E402
+    GTZAN_DIR,
+    accuracy_by_kind,
+    artist_folds,
+    check_fold_model,
+    kinds_table,
+    parse_kinds,
+    real_audio_tracks,
+    summary,
+)
 from genre_models.audio import load_audio  # noqa: E402
 from genre_models.features import FEATURE_NAMES, SAMPLE_RATE, extract_features  # noqa: E402
 from genre_models.features_model import DEFAULT_MODEL_DIR, FeaturesModel  # noqa: E402

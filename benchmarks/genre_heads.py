@@ -55,8 +55,17 @@ sys.path[:0] = [str(REPO)]
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from finetune.folds import (DATASET, GTZAN_DIR, accuracy_by_kind, artist_folds, fold_rule, kinds_table,  # noqa: E402
-                            parse_kinds, real_audio_tracks, summary)
+from finetune.folds import (  # noqa: E402
+    DATASET,
+    GTZAN_DIR,
+    accuracy_by_kind,
+    artist_folds,
+    fold_rule,
+    kinds_table,
+    parse_kinds,
+    real_audio_tracks,
+    summary,
+)
 from finetune.provenance import track_record  # noqa: E402
 from genre_models.audio import load_audio  # noqa: E402
 from genre_models.audioset import PRIOR_CLASSES  # noqa: E402
@@ -81,8 +90,9 @@ def _windows(y: np.ndarray, sr: int, seconds: float) -> list[np.ndarray]:
 
 
 def embed_musicnn(tracks) -> dict[str, dict[str, np.ndarray]]:
-    import genre_models.hf_models  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import genre_models.hf_models  # noqa: F401
 
     fe = AutoFeatureExtractor.from_pretrained(MSD_DIR)
     model = AutoModelForAudioClassification.from_pretrained(MSD_DIR).eval()
@@ -99,8 +109,9 @@ def embed_musicnn(tracks) -> dict[str, dict[str, np.ndarray]]:
 
 
 def embed_yamnet(tracks) -> dict[str, dict[str, np.ndarray]]:
-    import genre_models.hf_models  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import genre_models.hf_models  # noqa: F401
 
     fe = AutoFeatureExtractor.from_pretrained(YAMNET_DIR)
     model = AutoModelForAudioClassification.from_pretrained(YAMNET_DIR, emulation=YAMNET_EMULATION).eval()
@@ -320,9 +331,10 @@ def _labels_kwargs() -> dict:
 
 
 def write_musicnn(fitted: Fitted, out: Path, info: dict) -> None:
-    import genre_models.hf_models  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
     from transformers.utils import logging as hf_logging
+
+    import genre_models.hf_models  # noqa: F401
 
     layer = fitted.variant.split("|")[1]
     W, b = folded(fitted.head)
@@ -349,9 +361,9 @@ def write_musicnn(fitted: Fitted, out: Path, info: dict) -> None:
 
 
 def write_yamnet(fitted: Fitted, out: Path, info: dict) -> None:
-    import genre_models.hf_models  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    import genre_models.hf_models  # noqa: F401
     from genre_models.hf_models.yamnet import YAMNetGenreConfig, YAMNetGenreForAudioClassification
 
     seconds, pooling = window_seconds(fitted.variant), fitted.variant.split("|")[1]
@@ -484,7 +496,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--kinds", default="clip,excerpt", help="clip (30-s clips), excerpt (2-3 s), or both")
     parser.add_argument("--cache", type=Path, default=None, help="keep embeddings in DIR/<backbone>.npz")
     parser.add_argument("--variants", default=None, help="comma-separated variants to try (default: all)")
-    parser.add_argument("--fold_models", type=Path, default=None, help="write each fold's model to DIR/<backbone>/fold<k>")
+    parser.add_argument("--fold_models", type=Path, default=None,
+                        help="write each fold's model to DIR/<backbone>/fold<k>")
     parser.add_argument("--export", type=Path, default=None, help="write the model refit on all tracks here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -554,7 +567,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                       f"clips, {kinds.get('excerpt', 0)} 2-3 s excerpts)")
         record = track_record({"train": [t.track_id for t in tracks]},
                               {"dataset": DATASET, "split": f"all {len(tracks)} tracks ({args.kinds})",
-                               "setting_chosen_on": f"mean accuracy on the validation folds of folds {folds.fingerprint[:12]}"})
+                               "setting_chosen_on": "mean accuracy on the validation folds of folds "
+                                                    f"{folds.fingerprint[:12]}"})
         info = {**setting_info(args.backbone, key), "trained_on": trained_on, "protocol": protocol,
                 "test_accuracy_folds": test_acc,
                 "by_kind": {kind: [list(f[kind]) for f in by_kind] for kind in ("clip", "excerpt", "pooled")}}

@@ -76,11 +76,13 @@ STEPS = [
     Step("load", "Limits and robustness: load", "python benchmarks/bench_app_load.py --clients 20 --duration 120"),
     Step("library", "Label your library", "python benchmarks/bench_library.py"),
     Step("convert-yamnet", "Pretrained backbones: YAMNet equal to TFLite",
-         "/tmp/tflvenv/bin/python finetune/convert_yamnet.py --out {work}/yamnet-audioset --no_fixture", needs="/tmp/tflvenv/bin/python"),
+         "/tmp/tflvenv/bin/python finetune/convert_yamnet.py --out {work}/yamnet-audioset --no_fixture",
+         needs="/tmp/tflvenv/bin/python"),
     Step("convert-whisper", "Pretrained backbones: Whisper equal to CTranslate2",
          "/tmp/ct2venv/bin/python finetune/convert_whisper.py --no_fixture", needs="/tmp/ct2venv/bin/python"),
     Step("convert-musicnn", "Pretrained musicnn: equal to TensorFlow",
-         "/tmp/tfvenv/bin/python finetune/convert_musicnn.py --out_root {work} --no_fixture", needs="/tmp/tfvenv/bin/python"),
+         "/tmp/tfvenv/bin/python finetune/convert_musicnn.py --out_root {work} --no_fixture",
+         needs="/tmp/tfvenv/bin/python"),
 ]
 
 

@@ -33,9 +33,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterable, Mapping, Sequence
 
 SEED = 20240611
 PPQ = 480  # MIDI ticks per quarter note

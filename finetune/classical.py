@@ -59,9 +59,10 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,13 +71,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from genre_models.features_model import FeaturesModel, transform_features  # noqa: E402
-
 from joblib import Parallel, delayed  # noqa: E402  (parallelism only; nothing is saved with joblib)
 from sklearn.base import clone  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
-from sklearn.ensemble import (AdaBoostClassifier, HistGradientBoostingClassifier,  # noqa: E402
-                              RandomForestClassifier, VotingClassifier)
+from sklearn.ensemble import (  # noqa: E402
+    AdaBoostClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    VotingClassifier,
+)
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
@@ -86,6 +89,8 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 from xgboost import XGBClassifier  # noqa: E402
+
+from genre_models.features_model import FeaturesModel, transform_features  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("GENRE_SHARED_DATA", REPO.parent / "shared" / "data")) / "gtzan"
 CORRUPT = {"jazz.00054.wav"}  # known-corrupt GTZAN clip: excluded everywhere
@@ -520,14 +525,16 @@ def run(args: Args) -> dict[str, Any]:
             "rows_used": int(len(data.y)),
             "excluded": sorted(CORRUPT),
             "features": "57 columns; log of the 28 *_var columns; StandardScaler fitted inside each fold/split",
-            "random_cv": f"StratifiedKFold(n_splits={args.folds}, shuffle=True, random_state={args.seed}) over all rows",
+            "random_cv": f"StratifiedKFold(n_splits={args.folds}, shuffle=True, random_state={args.seed}) "
+                         "over all rows",
             "selection": "every hyper-parameter, the vote's composition and its part weights maximise the selection "
                          "score = mean(filtered-valid accuracy after fitting on filtered-train, stratified "
                          f"{args.folds}-fold CV accuracy (shuffle, seed {args.seed}) over filtered train+valid); "
                          "test tracks are never used for a choice; ties go to the earlier grid entry",
             "filtered": "score-chosen setting refit on filtered train+valid; scored once on filtered-test",
             "random_cv_hyperparameters": "the ones chosen by the selection score (no nested tuning)",
-            "split_counts": {k: {kk: vv for kk, vv in v.items() if kk != "missing_files"} for k, v in data.split_report.items()},
+            "split_counts": {k: {kk: vv for kk, vv in v.items() if kk != "missing_files"}
+                             for k, v in data.split_report.items()},
             "missing_from_table": {k: v["missing_files"] for k, v in data.split_report.items()},
             "quick": args.quick,
             "seed": args.seed,
@@ -543,7 +550,8 @@ def run(args: Args) -> dict[str, Any]:
     md = to_markdown(summary)
     (out / "results.md").write_text(md, encoding="utf-8")
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    plot_confusion(data.y[data.split["test"]], rows[shipped]["test_pred"], data.labels, out / "confusion_filtered_test.png",
+    plot_confusion(data.y[data.split["test"]], rows[shipped]["test_pred"], data.labels,
+                   out / "confusion_filtered_test.png",
                    f"{shipped} (shipped), filtered test (fit on train+valid), acc "
                    f"{rows[shipped]['filtered_test']['accuracy']:.3f}")
     print(md)
@@ -555,8 +563,10 @@ def run(args: Args) -> dict[str, Any]:
 
 def _log_row(name: str, r: dict) -> None:
     sel = r["selection"]
-    print(f"  {name:38s} score {sel['score']:.3f} (valid {sel['valid_accuracy']:.3f}, tv-cv {sel['trainvalid_cv_accuracy']:.3f})  "
-          f"random {r['random_cv']['accuracy']:.3f}  test {r['filtered_test']['accuracy']:.3f}  ({r['seconds']:.0f} s)", flush=True)
+    print(f"  {name:38s} score {sel['score']:.3f} (valid {sel['valid_accuracy']:.3f}, "
+          f"tv-cv {sel['trainvalid_cv_accuracy']:.3f})  "
+          f"random {r['random_cv']['accuracy']:.3f}  test {r['filtered_test']['accuracy']:.3f}  "
+          f"({r['seconds']:.0f} s)", flush=True)
 
 
 def to_markdown(s: dict) -> str:
@@ -566,10 +576,12 @@ def to_markdown(s: dict) -> str:
              "| selection score | random 5-fold acc | random macro-F1 | filtered test acc | filtered test macro-F1 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in s["models"].items():
-        prm = ", ".join(f"{k}={v}" for k, v in r["params"].items() if k != "recipe") or ("see below" if r["params"] else "")
+        prm = (", ".join(f"{k}={v}" for k, v in r["params"].items() if k != "recipe")
+               or ("see below" if r["params"] else ""))
         bold = "**" if name == s["shipped_recipe"] else ""
         sel = r["selection"]
-        lines.append(f"| {bold}{name}{bold} | {prm} | {sel['valid_accuracy']:.3f} | {sel['trainvalid_cv_accuracy']:.3f} | "
+        lines.append(f"| {bold}{name}{bold} | {prm} | {sel['valid_accuracy']:.3f} | "
+                     f"{sel['trainvalid_cv_accuracy']:.3f} | "
                      f"{sel['score']:.3f} | {r['random_cv']['accuracy']:.3f} | {r['random_cv']['macro_f1']:.3f} | "
                      f"{r['filtered_test']['accuracy']:.3f} | "
                      f"{r['filtered_test']['macro_f1']:.3f} |")
@@ -781,7 +793,8 @@ whole 30-s clip). The 28 `*_var` columns are log-transformed, then all 57 standa
 | protocol | accuracy | macro-F1 |
 |---|---|---|
 | random stratified 5-fold CV (seed 0) | {m['random_5fold']['accuracy']:.3f} | {m['random_5fold']['macro_f1']:.3f} |
-| artist-filtered split (Kereliuk/Sturm): train+valid -> test | {m['filtered_test']['accuracy']:.3f} | {m['filtered_test']['macro_f1']:.3f} |
+| artist-filtered split (Kereliuk/Sturm): train+valid -> test | {m['filtered_test']['accuracy']:.3f} \
+| {m['filtered_test']['macro_f1']:.3f} |
 
 {targets(m)}
 

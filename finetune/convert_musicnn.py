@@ -255,7 +255,7 @@ ISC_NOTICE = """Copyright (c) Music Technology Group, Universitat Pompeu Fabra 2
 
 Permission to use, copy, modify, and/or distribute this software for any purpose with or without fee is hereby granted, provided that the above copyright notice and this permission notice appear in all copies.
 
-THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE."""
+THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE."""  # noqa: E501
 
 
 def model_card(name: str, folder: str, data: str, tags: list[str], report: dict, license_text: str) -> str:
@@ -298,7 +298,8 @@ so the pipeline applies a sigmoid. Embeddings for other tasks: `model.embed(...)
 **Equivalence with the original (measured by `finetune/convert_musicnn.py`)**: the package's own TensorFlow graph
 (`musicnn.models.define_model`, restored from the checkpoint) and this port, on the same input patches:
 
-| audio | patches | max abs diff, tag probabilities | logits | penultimate | top tags (TF, mean over patches) | the package's own pipeline |
+| audio | patches | max abs diff, tag probabilities | logits | penultimate | top tags (TF, mean over patches) \
+| the package's own pipeline |
 |---|---|---|---|---|---|---|
 {rows}
 

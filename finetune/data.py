@@ -241,7 +241,8 @@ def apply_split_lists(
         for tid in ids:
             t = by_id.get(tid) or by_stem.get(tid.rsplit("/", 1)[-1])
             if t is None:
-                skipped.append({"track_id": tid, "split": split, "reason": "missing: listed in the split but not in the data"})
+                skipped.append({"track_id": tid, "split": split,
+                                "reason": "missing: listed in the split but not in the data"})
                 continue
             out[split].append(t)
             used.add(t.track_id)
@@ -564,7 +565,8 @@ class EpochSampler(Sampler[int]):
         return self.n
 
     def __iter__(self) -> Iterator[int]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle
+                 else np.arange(self.n))
         base = self.epoch * self.n
         return iter([base + int(i) for i in order])
 

@@ -37,7 +37,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass, field, replace  # noqa: E402
-from typing import Any, Optional  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -57,11 +57,11 @@ class EnsembleArguments:
         "help": "the ensemble config to write (models, weights, temperatures, and the figures behind them)"})
     fit_split: str = field(default="valid", metadata={"help": "split the weights and temperatures are learned on"})
     eval_split: str = field(default="test", metadata={"help": "split the comparison is reported on"})
-    hop_seconds: Optional[float] = field(default=None, metadata={"help": "window hop (default: each model's window)"})
+    hop_seconds: float | None = field(default=None, metadata={"help": "window hop (default: each model's window)"})
     penalty: float = field(default=0.01, metadata={
         "help": "L2 pull of log-temperatures to 0 and weight logits to equal (per track, so it fades with more data)"})
     seed: int = field(default=42, metadata={"help": "seed of --split random (use the training runs' seed)"})
-    token: Optional[str] = field(default=None, metadata={"help": "Hub token for models and datasets"})
+    token: str | None = field(default=None, metadata={"help": "Hub token for models and datasets"})
     allow_train_overlap: bool = field(default=False, metadata={
         "help": "fit and score even where a member was trained or validated on the fit/eval tracks "
                 "(the output then says so); default: refuse"})

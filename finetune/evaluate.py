@@ -29,15 +29,20 @@ if __package__ in (None, ""):
 
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass, field, replace  # noqa: E402
-from typing import Any, Optional  # noqa: E402
+from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 
-from finetune.arguments import DataArguments  # noqa: E402
-from finetune.data import AudioStore, Track, WindowDataset, load_splits  # noqa: E402
-from finetune.modeling import Featurizer  # noqa: E402
-from finetune.data import collate_meta  # noqa: E402
 from finetune import provenance  # noqa: E402
+from finetune.arguments import DataArguments  # noqa: E402
+from finetune.data import (  # noqa: E402
+    AudioStore,
+    Track,
+    WindowDataset,
+    collate_meta,  # noqa: E402
+    load_splits,
+)
+from finetune.modeling import Featurizer  # noqa: E402
 from finetune.scoring import score_tracks  # noqa: E402
 
 HEADER = "| model | dataset | split | scored | tracks | accuracy | macro-F1 |\n|---|---|---|---|---|---|---|"
@@ -51,9 +56,9 @@ class EvalArguments:
     eval_split: str = field(default="test", metadata={"help": "train, valid or test"})
     seed: int = field(default=42, metadata={"help": "seed of --split random (use the training run's)"})
     batch_size: int = field(default=16)
-    name: Optional[str] = field(default=None, metadata={"help": "model name in the row (default: the folder name)"})
+    name: str | None = field(default=None, metadata={"help": "model name in the row (default: the folder name)"})
     header: bool = field(default=False, metadata={"help": "print the table header first"})
-    token: Optional[str] = field(default=None, metadata={"help": "Hub token"})
+    token: str | None = field(default=None, metadata={"help": "Hub token"})
     allow_train_overlap: bool = field(default=False, metadata={
         "help": "score even tracks the model was trained or validated on (the output then says so); "
                 "default: refuse"})
@@ -61,8 +66,9 @@ class EvalArguments:
 
 def load_checkpoint(name_or_path: str, token: str | None = None) -> tuple[torch.nn.Module, Any, float]:
     """Model (eval mode), feature extractor and scoring window (seconds) of a checkpoint."""
-    import genre_models.hf_models  # noqa: F401  (registers our model types)
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import genre_models.hf_models  # noqa: F401  (registers our model types)
 
     # safetensors only: a checkpoint named on the command line may come from anyone (no pickle)
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, token=token, use_safetensors=True).eval()

@@ -196,7 +196,8 @@ def fit_extractor(feature_extractor: Any, audio: Iterable[np.ndarray], metadata:
 def _unfitted_normalization(feature_extractor: Any) -> bool:
     """An extractor that standardises with training-set statistics (``fit_normalization`` + ``mean``:
     the MFCC frames of lstm/cnn1d, the MFCC means of dnn) and has none yet."""
-    return callable(getattr(feature_extractor, "fit_normalization", None)) and getattr(feature_extractor, "mean", 0) is None
+    return (callable(getattr(feature_extractor, "fit_normalization", None))
+            and getattr(feature_extractor, "mean", 0) is None)
 
 
 def needs_fitting(feature_extractor: Any) -> bool:

@@ -42,6 +42,7 @@ from typing import Any  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from finetune import provenance, reporting  # noqa: E402
 from finetune.arguments import DataArguments, ModelArguments, TrainArguments  # noqa: E402
 from finetune.data import (  # noqa: E402
     AudioStore,
@@ -63,7 +64,6 @@ from finetune.modeling import (  # noqa: E402
     needs_fitting,
     window_seconds,
 )
-from finetune import provenance, reporting  # noqa: E402
 from finetune.scoring import TrackScores, score_tracks  # noqa: E402
 
 logger = logging.getLogger("finetune.train")
@@ -106,7 +106,7 @@ class TrainState:
         reporting.write_json(folder / STATE_FILE, dataclasses.asdict(self))
 
     @classmethod
-    def load(cls, folder: Path) -> "TrainState":
+    def load(cls, folder: Path) -> TrainState:
         return cls(**json.loads((folder / STATE_FILE).read_text()))
 
 
@@ -279,11 +279,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
     command line shown in the model card.
     """
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
+    from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
     from tqdm.auto import tqdm
     from transformers import get_scheduler
-
-    from accelerate.utils import is_tensorboard_available
 
     out = Path(train_args.output_dir)
     tensorboard = train_args.report_to == "tensorboard" and is_tensorboard_available()
@@ -354,7 +352,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
     window = window_seconds(family, fe, data_args.chunk_seconds, data_args.window_seconds, train_seconds)
     model.config.window_seconds = window  # the CLI's scoring window (genre_models.registry reads it)
     train_ds = TrainDataset(store, data.splits["train"], chunk, data_args.chunks_per_track, train_args.seed)
-    evals = {name: WindowDataset(store, data.splits.get(name, []), int(round(window * sr))) for name in ("valid", "test")}
+    evals = {name: WindowDataset(store, data.splits.get(name, []), int(round(window * sr)))
+             for name in ("valid", "test")}
     assert_per_track(train_ds, evals)
 
     featurizer = Featurizer(fe, model, collate_meta)
@@ -377,8 +376,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, train_args: TrainA
     max_train_steps = train_args.num_train_epochs * steps_per_epoch
     if train_args.max_steps:
         max_train_steps = min(max_train_steps, train_args.max_steps)
+    warmup_steps = math.ceil(train_args.warmup_ratio * max_train_steps)
     scheduler = get_scheduler(train_args.lr_scheduler_type, optimizer,
-                              num_warmup_steps=math.ceil(train_args.warmup_ratio * max_train_steps) * accelerator.num_processes,
+                              num_warmup_steps=warmup_steps * accelerator.num_processes,
                               num_training_steps=max_train_steps * accelerator.num_processes)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -510,7 +510,8 @@ def build_metrics(family: str, data: DataSplits, state: TrainState, results: dic
     missing = [s for s in data.skipped if s["reason"].startswith("missing")]
     bad = [s for s in data.skipped if not s["reason"].startswith("missing")]
     for name in ("test", "valid"):
-        scores = results[name].metrics() if name in results else {"accuracy": None, "macro_f1": None, "loss": None, "tracks": 0}
+        scores = (results[name].metrics() if name in results
+                  else {"accuracy": None, "macro_f1": None, "loss": None, "tracks": 0})
         metrics.update({f"{name}_{k}": v for k, v in scores.items()})
     metrics.update({
         "train_tracks": len(data.splits["train"]), "train_examples": train_examples,

@@ -17,18 +17,18 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-AudioSource = Union[str, os.PathLike, bytes]
+AudioSource = str | os.PathLike | bytes
 
 MIN_SECONDS = 1.0
 BLOCK_FRAMES = 1 << 16
 FFMPEG_IDLE_SECONDS = 60.0  # an ffmpeg child silent this long is taken as hung and killed
-SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm", ".aiff", ".aif")
+SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm",
+                        ".aiff", ".aif")
 
 
 class AudioLoadError(ValueError):
@@ -105,8 +105,9 @@ def _ffprobe(path: str) -> AudioInfo:
     duration = stream.get("duration") or meta.get("format", {}).get("duration")
     try:
         sample_rate, channels = int(stream["sample_rate"]), int(stream["channels"])
-    except (KeyError, ValueError):
-        raise AudioLoadError("unsupported", f"The audio codec ({stream.get('codec_name', 'unknown')}) is not supported.")
+    except (KeyError, ValueError) as err:
+        codec = stream.get("codec_name", "unknown")
+        raise AudioLoadError("unsupported", f"The audio codec ({codec}) is not supported.") from err
     if sample_rate <= 0 or channels <= 0:
         raise AudioLoadError("unsupported", "The audio stream has no usable sample rate or channel count.")
     return AudioInfo(sample_rate, channels, float(duration) if duration not in (None, "N/A") else None, "ffmpeg")
@@ -166,8 +167,10 @@ def _blocks_ffmpeg(path: str, channels: int) -> Iterator[np.ndarray]:
     ``FFMPEG_IDLE_SECONDS`` is killed."""
     exe = shutil.which("ffmpeg")
     if exe is None:
-        raise AudioLoadError("unsupported", "This format needs ffmpeg, which is not installed (apt-get install ffmpeg).")
-    cmd = [exe, "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0", "-vn", "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+        raise AudioLoadError("unsupported",
+                             "This format needs ffmpeg, which is not installed (apt-get install ffmpeg).")
+    cmd = [exe, "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0", "-vn",
+           "-f", "f32le", "-acodec", "pcm_f32le", "-"]
     errlog = tempfile.TemporaryFile(prefix="genre-ffmpeg-")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, stdin=subprocess.DEVNULL)
     frame_bytes = 4 * channels
@@ -180,7 +183,8 @@ def _blocks_ffmpeg(path: str, channels: int) -> Iterator[np.ndarray]:
         while True:
             ready, _, _ = select.select([fd], [], [], FFMPEG_IDLE_SECONDS)
             if not ready:
-                raise AudioLoadError("unsupported", "The decoder stopped responding on this file; it cannot be analysed.")
+                raise AudioLoadError("unsupported",
+                                     "The decoder stopped responding on this file; it cannot be analysed.")
             data = os.read(fd, want - len(pending))
             if not data:
                 break
@@ -199,7 +203,8 @@ def _blocks_ffmpeg(path: str, channels: int) -> Iterator[np.ndarray]:
         err = errlog.read()[-4096:].decode(errors="replace").strip()
         if proc.returncode != 0:
             if not decoded_any:
-                raise AudioLoadError("unsupported", f"The audio could not be decoded ({err.splitlines()[-1] if err else 'ffmpeg failed'}).")
+                reason = err.splitlines()[-1] if err else "ffmpeg failed"
+                raise AudioLoadError("unsupported", f"The audio could not be decoded ({reason}).")
             raise AudioLoadError("truncated", "The file is damaged or truncated: decoding stopped part-way.")
     finally:
         if proc.poll() is None:
@@ -230,7 +235,8 @@ def stream_audio(
             blocks = _blocks_ffmpeg(src.path(), info.channels)
         if max_seconds is not None and info.duration is not None and info.duration > max_seconds + 0.5:
             raise AudioLoadError("too_long", _too_long_message(info.duration, max_seconds))
-        resampler = None if info.sample_rate == sr else soxr.ResampleStream(info.sample_rate, sr, 1, dtype="float32", quality="HQ")
+        resampler = (None if info.sample_rate == sr
+                     else soxr.ResampleStream(info.sample_rate, sr, 1, dtype="float32", quality="HQ"))
         limit = None if max_seconds is None else int((max_seconds + 0.5) * info.sample_rate)
         seen = 0
         for block in blocks:

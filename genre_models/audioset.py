@@ -237,9 +237,10 @@ class AudioSetReader:
         self.sample_rate = int(feature_extractor.sampling_rate)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike = AUDIOSET_DIR, **kwargs) -> "AudioSetReader":
-        import genre_models.hf_models  # noqa: F401  (registers genre_yamnet)
+    def load(cls, folder: str | os.PathLike = AUDIOSET_DIR, **kwargs) -> AudioSetReader:
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+        import genre_models.hf_models  # noqa: F401  (registers genre_yamnet)
 
         model = AutoModelForAudioClassification.from_pretrained(folder, use_safetensors=True, emulation="int8")
         return cls(model, AutoFeatureExtractor.from_pretrained(folder), **kwargs)

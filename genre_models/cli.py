@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="PATH",
                    help="audio files and/or folders (a folder gives its own audio files; --recursive: its tree)")
     p.add_argument("--model", action="append", default=None, metavar="DIR_OR_HUB_ID",
-                   help="model folder or Hub id; repeat to ensemble (default: the shipped ensemble of the GTZAN "
-                        "features model and the musicnn genre model)")
+                   help="model folder or Hub id; repeat to ensemble (default: the shipped ensemble of the musicnn and "
+                        "YAMNet genre models)")
     p.add_argument("--ensemble", type=Path, default=None, metavar="ENSEMBLE_JSON",
                    help="an ensemble.json (models with weights and temperatures, e.g. from finetune/ensemble.py); "
                         "--model adds to it")

@@ -21,8 +21,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -177,7 +178,7 @@ class FeaturesModel:
     def from_estimators(cls, members: Sequence[tuple[str, Any, float]], *, labels: Sequence[str],
                         feature_names: Sequence[str], log_features: Sequence[str],
                         scaler_mean: np.ndarray, scaler_scale: np.ndarray,
-                        extra_config: dict | None = None) -> "FeaturesModel":
+                        extra_config: dict | None = None) -> FeaturesModel:
         """Convert fitted estimators (training time only) into a pickle-free model.
 
         ``members`` are ``(name, estimator, weight)``; supported estimators: anything linear with
@@ -255,7 +256,7 @@ class FeaturesModel:
             (out / MODEL_CARD_NAME).write_text(self.model_card, encoding="utf-8")
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, **hub_kwargs: Any) -> "FeaturesModel":
+    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, **hub_kwargs: Any) -> FeaturesModel:
         """Load a local folder, or a Hub repo id (via ``huggingface_hub.snapshot_download``).
 
         Only ``config.json``, ``model.safetensors`` and XGBoost ``*.json`` are ever read; a folder

@@ -40,7 +40,8 @@ class SpectrogramAccumulator:
         self.seen = win.end
         if len(new) < 2:
             return
-        mel = librosa.feature.melspectrogram(y=new, sr=self.sr, n_fft=2048, hop_length=HOP, n_mels=N_MELS, center=False if len(new) >= 2048 else True)
+        mel = librosa.feature.melspectrogram(y=new, sr=self.sr, n_fft=2048, hop_length=HOP, n_mels=N_MELS,
+                                             center=False if len(new) >= 2048 else True)
         self.parts.append(mel.astype(np.float32))
 
     def mel_db(self) -> np.ndarray:
@@ -92,7 +93,8 @@ def timeline_figure(pred: Prediction, top_k: int = 4) -> Figure:
                       label=label, alpha=1 if strong else 0.35)
             continue
         if strong:
-            ax.plot(centres, pred.window_probs[:, i], linestyle="none", marker="o", markersize=2.5, color=colour, alpha=0.35)
+            ax.plot(centres, pred.window_probs[:, i], linestyle="none", marker="o", markersize=2.5, color=colour,
+                    alpha=0.35)
         ax.plot(centres, smoothed[:, i], color=colour, linewidth=2.2 if strong else 0.8, alpha=1 if strong else 0.35,
                 label=label)
     parts = sections(pred.window_probs, spans, pred.labels) if len(spans) else []

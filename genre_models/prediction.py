@@ -29,7 +29,7 @@ class Prediction:
     window_probs: np.ndarray  # (n_windows, n_labels)
     duration: float  # seconds of audio analysed
     model: str = ""
-    members: list["Prediction"] = field(default_factory=list)  # per-model answers, for an ensemble
+    members: list[Prediction] = field(default_factory=list)  # per-model answers, for an ensemble
     problems: list[str] = field(default_factory=list)  # models left out of / limited in this answer, for people
     # what else the model's pass said about each window, e.g. {"audioset": (n_windows, 521)} mean AudioSet
     # scores from the YAMNet genre model (genre_models.audioset reads them); labels in extras_labels
@@ -88,7 +88,8 @@ def predict_windows(
         if len(batch) >= BATCH_WINDOWS:
             flush()
     flush()
-    return np.asarray(spans, dtype=np.int64).reshape(-1, 2), (np.concatenate(probs) if probs else np.zeros((0, len(model.labels)))), end
+    window_probs = np.concatenate(probs) if probs else np.zeros((0, len(model.labels)))
+    return np.asarray(spans, dtype=np.int64).reshape(-1, 2), window_probs, end
 
 
 def _refuse_too_short(windows: Iterable[Window], window: int, sr: int) -> Iterator[Window]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from .features import SAMPLE_RATE, extract_features
-from .metadata import TrackMetadata, check_metadata
 from .features_model import DEFAULT_MODEL_DIR, FeaturesModel
+from .metadata import TrackMetadata, check_metadata
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$", re.ASCII)  # owner/name, nothing else
 

@@ -53,10 +53,11 @@ class MusicTagger:
         self.sample_rate = int(feature_extractor.sampling_rate)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike = DEFAULT_TAGGER_DIR, max_patches: int | None = None) -> "MusicTagger":
+    def load(cls, folder: str | os.PathLike = DEFAULT_TAGGER_DIR, max_patches: int | None = None) -> MusicTagger:
         """A converted musicnn tagging folder (default: the shipped MSD one); never the network."""
-        import genre_models.hf_models  # noqa: F401  (registers genre_musicnn)
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+        import genre_models.hf_models  # noqa: F401  (registers genre_musicnn)
 
         folder = Path(folder)
         if not (folder / "config.json").is_file():

@@ -56,7 +56,8 @@ def iter_windows(
     emitted = False
     total = 0
     for block in blocks:
-        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)]) if len(buf) else np.asarray(block, dtype=np.float32)
+        samples = np.asarray(block, dtype=np.float32)
+        buf = np.concatenate([buf, samples]) if len(buf) else samples
         total += len(block)
         while next_start + window <= total:
             lo = next_start - buf_start

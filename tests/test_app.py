@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from apphost import running_app
+
 from genre_models.labels import GTZAN_GENRES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,8 @@ import soundfile as sf
 from genre_models.audio import AudioLoadError, audio_info, load_audio, stream_audio
 
 SR = 44100
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                  reason="ffmpeg is not installed (apt-get install ffmpeg)")
 
 
 def tone(seconds: float = 2.0, sr: int = SR, channels: int = 2) -> np.ndarray:
@@ -38,7 +39,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "mp3": write(d / "a.mp3", x, format="MP3", subtype="MPEG_LAYER_III"),
     }
     if shutil.which("ffmpeg"):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(out["wav"]), "-c:a", "aac", str(d / "a.m4a")], check=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(out["wav"]), "-c:a", "aac", str(d / "a.m4a")],
+                       check=True)
         out["m4a"] = d / "a.m4a"
     return out
 

@@ -16,14 +16,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import badinputs
 import numpy as np
 import pytest
 import soundfile as sf
+from apphost import running_app
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import badinputs
-from apphost import running_app
 from genre_models.audio import AudioLoadError, load_audio, stream_audio
 from genre_models.labels import GTZAN_GENRES
 from genre_models.windows import iter_windows, plan_windows

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from apphost import running_app
+
 from genre_models.labels import GTZAN_GENRES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,7 +27,8 @@ BLOCK = "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '),
 @pytest.fixture(scope="module")
 def app_port(tmp_path_factory):
     """``python app.py`` on a free loopback port with the default (embedded, offline) model."""
-    with running_app(tmp_path_factory.mktemp("browser-app") / "app.log", env={**os.environ, "GENRE_MODELS": ""}) as port:
+    log = tmp_path_factory.mktemp("browser-app") / "app.log"
+    with running_app(log, env={**os.environ, "GENRE_MODELS": ""}) as port:
         yield port
 
 

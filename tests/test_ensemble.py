@@ -22,26 +22,27 @@ def song(tmp_path_factory):
 
 
 def test_default_when_nothing_configured():
-    """The shipped default: the features model and the musicnn genre model, weighted as learned."""
+    """The shipped default: the musicnn and YAMNet genre models, weighted and tempered as learned."""
     from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE
 
     ens = Ensemble.from_environment({})
-    assert ens.problems == [] and [m.model.name for m in ens.members] == ["gtzan-features", "gtzan-musicnn"]
+    assert ens.problems == [] and [m.model.name for m in ens.members] == ["gtzan-musicnn", "gtzan-yamnet"]
     assert all(m.model.labels == list(GTZAN_GENRES) for m in ens.members) and len(ens.groups()) == 1
     shipped = json.loads(DEFAULT_ENSEMBLE_FILE.read_text())
-    assert [(m.weight, m.temperature) for m in ens.members] == [(e["weight"], e["temperature"]) for e in shipped["models"]]
-    assert ens.members[1].max_windows == 10 and "command" in shipped["fitted_on"]
+    learned = [(e["weight"], e["temperature"]) for e in shipped["models"]]
+    assert [(m.weight, m.temperature) for m in ens.members] == learned
+    assert [m.max_windows for m in ens.members] == [12, 12] and "command" in shipped["fitted_on"]
 
 
-def test_default_falls_back_to_the_features_model(tmp_path, monkeypatch):
+def test_default_falls_back_when_a_member_cannot_load(tmp_path, monkeypatch):
     """A default member that cannot load (e.g. a trimmed install) is named; the rest still answer."""
     import genre_models.ensemble as ensemble
 
     cfg = tmp_path / "ensemble.json"
-    cfg.write_text(json.dumps({"models": [str(DEFAULT_MODEL_DIR), str(tmp_path / "gone-musicnn")]}))
+    cfg.write_text(json.dumps({"models": [str(DEFAULT_MODEL_DIR), str(tmp_path / "gone-yamnet")]}))
     monkeypatch.setattr(ensemble, "DEFAULT_ENSEMBLE_FILE", cfg)
     ens = Ensemble.from_environment({})
-    assert [m.model.name for m in ens.members] == ["gtzan-features"] and "gone-musicnn" in ens.problems[0]
+    assert [m.model.name for m in ens.members] == ["gtzan-features"] and "gone-yamnet" in ens.problems[0]
 
 
 def test_broken_models_are_reported_and_left_out(tmp_path):

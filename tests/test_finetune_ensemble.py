@@ -125,13 +125,14 @@ def two_models_and_music(tmp_path_factory):
 def test_end_to_end_ensemble_json_is_what_the_app_computes(two_models_and_music, tmp_path):
     from finetune.ensemble import main
     from genre_models.ensemble import Ensemble
-    from genre_models.registry import load_model
     from genre_models.prediction import predict
+    from genre_models.registry import load_model
 
     models, music, _ = two_models_and_music
     out = tmp_path / "cfg" / "ensemble.json"
     config = main(["--models", *map(str, models), "--dataset", "audiofolder", "--data_dir", str(music),
-                   "--valid_fraction", "0.34", "--test_fraction", "0.34", "--output_file", str(out), "--penalty", "0.001"])
+                   "--valid_fraction", "0.34", "--test_fraction", "0.34", "--output_file", str(out),
+                   "--penalty", "0.001"])
     saved = json.loads(out.read_text())
     assert saved["fitted_on"]["split"] == "random" and saved["fitted_on"]["fit_split"] == "valid"
     assert saved["fitted_on"]["fit_tracks"] == 6 and saved["evaluated_on"]["tracks"] == 6

@@ -73,7 +73,8 @@ def make_fma(root: Path, toy: str, seed: int) -> dict:
         for i in range(16):
             tid += 7
             if toy == "meta":
-                artist, listens, kind = ARTISTS[genre][i % 2], LISTENS[genre] * rng.uniform(0.5, 2), rng.choice(list(KIND.values()))
+                artist = ARTISTS[genre][i % 2]
+                listens, kind = LISTENS[genre] * rng.uniform(0.5, 2), rng.choice(list(KIND.values()))
             else:
                 artist = rng.choice([a for pair in ARTISTS.values() for a in pair])
                 listens, kind = 10 ** rng.uniform(1, 5), KIND[genre]
@@ -217,7 +218,8 @@ def test_ablated_models_have_no_weights_for_dropped_branches(trained):
     assert {"lstm", "stats_mlp", "char_embed", "char_gru"} <= prefixes("meta", "full")
     assert not {"stats_mlp", "char_embed", "char_gru"} & prefixes("meta", "audio_only")
     assert not {"lstm", "stats_mlp"} & prefixes("meta", "names_only")
-    assert "lstm" not in prefixes("audio", "metadata_only") and {"stats_mlp", "char_gru"} <= prefixes("audio", "metadata_only")
+    assert "lstm" not in prefixes("audio", "metadata_only")
+    assert {"stats_mlp", "char_gru"} <= prefixes("audio", "metadata_only")
 
 
 def test_default_learning_rate_is_the_sources():
@@ -247,16 +249,17 @@ def test_needs_metadata_data(tmp_path):
 # the saved folder: Auto classes, evaluate.py, CLI, app
 # ---------------------------------------------------------------------------------------------
 def test_saved_folder_round_trip_through_auto_classes(trained, toys):
-    import genre_models.hf_models  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    import genre_models.hf_models  # noqa: F401
     from finetune.evaluate import main as evaluate_main
     from genre_models.audio import load_audio
 
     folder, metrics = trained["meta", "full"]
     model = AutoModelForAudioClassification.from_pretrained(folder).eval()
     fe = AutoFeatureExtractor.from_pretrained(folder)
-    assert type(model).__name__ == "LSTMMetaForAudioClassification" and type(fe).__name__ == "MetadataMFCCFeatureExtractor"
+    assert type(model).__name__ == "LSTMMetaForAudioClassification"
+    assert type(fe).__name__ == "MetadataMFCCFeatureExtractor"
     assert list(model.config.branches) == ["audio", "stats", "names"] and fe.stats_mean is not None and fe.mean
     row = next(r for r in toys["meta"]["rows"] if r["split"] == "test")
     y = load_audio(fdata.fma_audio_path(toys["meta"]["audio"], row["track_id"]), SR)
@@ -267,7 +270,8 @@ def test_saved_folder_round_trip_through_auto_classes(trained, toys):
             model(**fe([y], sampling_rate=SR, return_tensors="pt"))
     assert model.config.id2label[int(logits.argmax())] == row["genre"]
     # finetune/evaluate.py re-scores the folder (metadata kept on its tracks) to the training run's figure
-    scored = evaluate_main(["--model", str(folder), "--dataset", "fma_small", "--fma_metadata", str(toys["meta"]["meta"]),
+    scored = evaluate_main(["--model", str(folder), "--dataset", "fma_small",
+                            "--fma_metadata", str(toys["meta"]["meta"]),
                             "--fma_audio_dir", str(toys["meta"]["audio"]), "--preprocessing_num_workers", "1"])
     assert scored["accuracy"] == pytest.approx(metrics["test_accuracy"]) and scored["tracks"] == 9
 

@@ -62,7 +62,7 @@ def _genre_model_dirs() -> list[Path]:
 # --------------------------------------------------------------------------------------- label order
 def test_every_shipped_genre_model_uses_gtzan_order():
     dirs = _genre_model_dirs()
-    assert {d.name for d in dirs} >= {"gtzan-features", "gtzan-musicnn", "gtzan-yamnet"}
+    assert {d.name for d in dirs} >= {"gtzan-features", "gtzan-musicnn", "gtzan-yamnet", "gtzan-whisper"}
     for d in dirs:
         c = json.loads((d / "config.json").read_text())
         assert c["id2label"] == {str(i): g for i, g in enumerate(GTZAN_GENRES)}, d.name
@@ -115,7 +115,7 @@ def test_features_model_is_the_recipe_refit_on_the_table(gtzan_dir):
 
 
 # --------------------------------------------------------------------------------------- heads on backbones
-@pytest.mark.parametrize("name", ["gtzan-musicnn", "gtzan-yamnet"])
+@pytest.mark.parametrize("name", ["gtzan-musicnn", "gtzan-yamnet", "gtzan-whisper"])
 def test_shipped_head_is_the_recorded_head_folded(name):
     """softmax(classifier(x)) of the shipped model = the recorded StandardScaler + LogisticRegression
     (``genre_head.safetensors``, what benchmarks/genre_heads.py fitted) on the same embeddings (random

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from apphost import running_app
+
 from genre_models.cli import main
 from genre_models.labels import GTZAN_GENRES
 from genre_models.space import build_space
@@ -161,6 +161,6 @@ def test_the_space_runs_from_its_own_folder(space, space_python, tmp_path):
         probs = {c["label"]: c["confidence"] for c in label["confidences"]}
         assert set(probs) == set(GTZAN_GENRES) and abs(sum(probs.values()) - 1) < 1e-4
         # both ensemble.json members voted, found relative to the Space folder, none left out
-        assert "| tiny |" in summary and "| gtzan-features |" in summary, summary
+        assert "| tiny |" in summary and "| gtzan-musicnn |" in summary and "| gtzan-yamnet |" in summary, summary
         assert "⚠️" not in summary, summary
         assert image and plot

@@ -41,7 +41,8 @@ OURS = {  # small inputs and layers: each run takes a few seconds on one CPU thr
                 "sampling_rate": 11025},
     "cnn1d": {"n_mfcc": 8, "channels": [4, 8], "kernel_size": 3, "time_bins_out": 2, "hidden_size": 8, "n_fft": 512,
               "hop_length": 256, "sampling_rate": 11025},
-    "dnn": {"n_mfcc": 8, "n_mels": 32, "hidden_sizes": [16, 8], "n_fft": 512, "hop_length": 256, "sampling_rate": 11025},
+    "dnn": {"n_mfcc": 8, "n_mels": 32, "hidden_sizes": [16, 8], "n_fft": 512, "hop_length": 256,
+            "sampling_rate": 11025},
 }
 HUB = {"whisper": "whisper", "distilhubert": "hubert", "wav2vec2": "wav2vec2"}
 FAMILIES = [*HUB, *OURS]
@@ -74,9 +75,16 @@ def music(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def hub_models(tmp_path_factory) -> dict[str, Path]:
     """Tiny random Whisper / HuBERT / Wav2Vec2 classifiers and their extractors, from configs."""
-    from transformers import (HubertConfig, HubertForSequenceClassification, Wav2Vec2Config,
-                              Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification, WhisperConfig,
-                              WhisperFeatureExtractor, WhisperForAudioClassification)
+    from transformers import (
+        HubertConfig,
+        HubertForSequenceClassification,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForAudioClassification,
+    )
 
     root = tmp_path_factory.mktemp("hub_models")
     torch.manual_seed(0)
@@ -100,7 +108,8 @@ def hub_models(tmp_path_factory) -> dict[str, Path]:
 def base_args(music: Path, out: Path, family: str, hub_models: dict[str, Path] | None = None) -> list[str]:
     args = ["--model", family, "--dataset", "audiofolder", "--data_dir", str(music), "--output_dir", str(out),
             "--chunk_seconds", "1.5", "--num_train_epochs", "2", "--per_device_train_batch_size", "4",
-            "--dataloader_num_workers", "0", "--preprocessing_num_workers", "1", "--disable_tqdm", "--report_to", "none"]
+            "--dataloader_num_workers", "0", "--preprocessing_num_workers", "1", "--disable_tqdm",
+            "--report_to", "none"]
     if family in OURS:
         args += ["--config_overrides", json.dumps(OURS[family])]
     else:
@@ -162,9 +171,10 @@ def test_tensorboard_logs_written(trained):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_pipeline_loads_output_folder(trained, music, family):
+    from transformers import pipeline
+
     import genre_models.hf_models  # noqa: F401  (our model types)
     from genre_models.audio import load_audio
-    from transformers import pipeline
 
     pipe = pipeline("audio-classification", model=str(trained[family]), device="cpu")
     sr = pipe.feature_extractor.sampling_rate
@@ -188,7 +198,8 @@ def test_cli_predict_loads_output_folder(trained, music, family, capsys):
 def test_cli_subprocess_loads_every_family(trained, music):
     """The real ``python -m genre_models predict`` (an ensemble of all six output folders)."""
     models = [a for family in FAMILIES for a in ("--model", str(trained[family]))]
-    res = subprocess.run([sys.executable, "-m", "genre_models", "predict", str(music / "high" / "high.00002.wav"), *models],
+    res = subprocess.run([sys.executable, "-m", "genre_models", "predict", str(music / "high" / "high.00002.wav"),
+                          *models],
                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[0] == "path,genre,high,low,noise"
@@ -273,7 +284,8 @@ def test_two_process_ddp_run(music, tmp_path):
     out = tmp_path / "ddp"
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "finetune/train.py", *base_args(music, out, "mel_cnn")],
-                         cwd=REPO, env={**ENV, "ACCELERATE_USE_CPU": "true"}, capture_output=True, text=True, timeout=300)
+                         cwd=REPO, env={**ENV, "ACCELERATE_USE_CPU": "true"}, capture_output=True, text=True,
+                         timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["valid_tracks"] == 3 and metrics["test_tracks"] == 3
@@ -327,7 +339,8 @@ def test_split_lists_and_jazz_00054(music, tmp_path):
     (lists / "train_filtered.txt").write_text("low/low.00000.wav\nhigh/high.00000.wav\nnoise/noise.00000.wav\n")
     (lists / "valid_filtered.txt").write_text("low/low.00001.wav\njazz/jazz.00054.wav\n")
     (lists / "test_filtered.txt").write_text("high/high.00001.wav\n")
-    args = ftrain.parse_args(base_args(music, Path("unused"), "mel_cnn") + ["--split", "filtered", "--split_dir", str(lists)])[1]
+    argv = base_args(music, Path("unused"), "mel_cnn") + ["--split", "filtered", "--split_dir", str(lists)]
+    args = ftrain.parse_args(argv)[1]
     data = fdata.load_splits(args, seed=0)
     assert data.split_name == "filtered" and data.counts() == {"train": 3, "valid": 1, "test": 1}
     assert [s["track_id"] for s in data.skipped] == ["jazz/jazz.00054"]

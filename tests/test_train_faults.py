@@ -24,7 +24,8 @@ pytest.importorskip("accelerate")
 from finetune import train as ftrain  # noqa: E402
 from genre_models.registry import load_model  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # same thread count here as in the subprocesses: bit-identical weights
+# same thread count here as in the subprocesses: bit-identical weights
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 11025
@@ -42,7 +43,8 @@ def dataset(tmp_path_factory) -> Path:
         (root / genre).mkdir()
         for i in range(4):
             t = np.arange(int(rng.uniform(4, 5) * SR)) / SR
-            y = 0.3 * rng.standard_normal(t.size) if f is None else 0.4 * np.sin(2 * np.pi * f * rng.uniform(0.9, 1.1) * t)
+            y = (0.3 * rng.standard_normal(t.size) if f is None
+                 else 0.4 * np.sin(2 * np.pi * f * rng.uniform(0.9, 1.1) * t))
             sf.write(root / genre / f"{genre}{i}.wav", y.astype(np.float32), SR)
     (root / "low" / "notes.wav").write_text("these are my notes, not audio\n" * 50)
     sf.write(root / "full.flac", (0.3 * rng.standard_normal(4 * SR)).astype(np.float32), SR)

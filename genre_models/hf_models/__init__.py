@@ -20,28 +20,37 @@ from typing import Any
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from .cnn1d import CNN1DForAudioClassification, GenreCNN1DConfig
 from .configuration import GenreCRNNConfig, GenreLSTMConfig, GenreMelCNNConfig
+from .dnn import DNNForAudioClassification, GenreDNNConfig
 from .feature_extraction import LogMelFeatureExtractor, MFCCFeatureExtractor
 from .lstm_meta import GenreLSTMMetaConfig, LSTMMetaForAudioClassification, MetadataMFCCFeatureExtractor
-from .cnn1d import CNN1DForAudioClassification, GenreCNN1DConfig
-from .dnn import DNNForAudioClassification, GenreDNNConfig
 from .mfcc_mean_extraction import MFCCMeanFeatureExtractor
-from .waveform_extraction import WaveformFeatureExtractor
-from .wavenet import GenreWaveNetConfig, WaveNetForAudioClassification
-# musicnn is a pretrained backbone (genre_models/pretrained/msd-musicnn), not a from-scratch family, so it
-# is not in MODEL_FAMILIES; importing the module registers model_type genre_musicnn with the Auto classes.
-from .musicnn import MusiCNNConfig, MusiCNNFeatureExtractor, MusiCNNForAudioClassification, MusiCNNModel
-# OpenAI whisper-base from two PyPI data wheels (whisper_base.py): importing registers model_type genre_whisper, a
-# genre head whose folder holds no encoder; nothing is read or converted until a model is loaded.
-from .whisper_base import GenreWhisperConfig, WhisperGenreForAudioClassification
-# YAMNet likewise (genre_models/pretrained/yamnet-audioset, AudioSet's 521 classes): model_type genre_yamnet.
-from .yamnet import (YAMNetConfig, YAMNetFeatureExtractor, YAMNetForAudioClassification, YAMNetGenreConfig,
-                     YAMNetGenreForAudioClassification, YAMNetModel)
 from .modeling import (
     CRNNForAudioClassification,
     GenrePreTrainedModel,
     LSTMForAudioClassification,
     MelCNNForAudioClassification,
+)
+
+# musicnn is a pretrained backbone (genre_models/pretrained/msd-musicnn), not a from-scratch family, so it
+# is not in MODEL_FAMILIES; importing the module registers model_type genre_musicnn with the Auto classes.
+from .musicnn import MusiCNNConfig, MusiCNNFeatureExtractor, MusiCNNForAudioClassification, MusiCNNModel
+from .waveform_extraction import WaveformFeatureExtractor
+from .wavenet import GenreWaveNetConfig, WaveNetForAudioClassification
+
+# OpenAI whisper-base from two PyPI data wheels (whisper_base.py): importing registers model_type genre_whisper, a
+# genre head whose folder holds no encoder; nothing is read or converted until a model is loaded.
+from .whisper_base import GenreWhisperConfig, WhisperGenreForAudioClassification
+
+# YAMNet likewise (genre_models/pretrained/yamnet-audioset, AudioSet's 521 classes): model_type genre_yamnet.
+from .yamnet import (
+    YAMNetConfig,
+    YAMNetFeatureExtractor,
+    YAMNetForAudioClassification,
+    YAMNetGenreConfig,
+    YAMNetGenreForAudioClassification,
+    YAMNetModel,
 )
 
 __all__ = [

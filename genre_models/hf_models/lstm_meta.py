@@ -30,8 +30,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import TensorType
 
-from ..metadata import (BRANCH_FIELDS, CHAR_VOCAB_SIZE, STAT_FIELDS, TrackMetadata, as_metadata, encode_batch,
-                        fit_stats)
+from ..metadata import BRANCH_FIELDS, CHAR_VOCAB_SIZE, STAT_FIELDS, TrackMetadata, as_metadata, encode_batch, fit_stats
 from .configuration import REQUIRES
 from .feature_extraction import MFCCFeatureExtractor
 from .modeling import GenrePreTrainedModel, _check_pooling, check_frames, run_rnn
@@ -122,7 +121,8 @@ class MetadataMFCCFeatureExtractor(MFCCFeatureExtractor):
             raise ValueError(f"max_chars must be >= 1, got {max_chars}")
         for name, values in (("stats_mean", stats_mean), ("stats_std", stats_std)):
             if values is not None and len(values) != len(STAT_FIELDS):
-                raise ValueError(f"{name} needs {len(STAT_FIELDS)} values ({', '.join(STAT_FIELDS)}), got {len(values)}")
+                raise ValueError(f"{name} needs {len(STAT_FIELDS)} values ({', '.join(STAT_FIELDS)}), "
+                                 f"got {len(values)}")
         self.max_chars = int(max_chars)
         self.lowercase = bool(lowercase)
         self.stats_mean = None if stats_mean is None else [float(v) for v in stats_mean]
@@ -141,7 +141,8 @@ class MetadataMFCCFeatureExtractor(MFCCFeatureExtractor):
         else:
             records = [as_metadata(m) for m in metadata]
             if len(records) != n_clips:
-                raise ValueError(f"{len(records)} metadata records for {n_clips} clips: give one per clip, or one for all")
+                raise ValueError(f"{len(records)} metadata records for {n_clips} clips: "
+                                 "give one per clip, or one for all")
         return encode_batch(records, self.max_chars, self.lowercase, self.stats_mean, self.stats_std)
 
     def __call__(self, raw_speech: Any, sampling_rate: int | None = None,
@@ -220,8 +221,8 @@ class LSTMMetaForAudioClassification(GenrePreTrainedModel):
         missing += [n for n, v in (("char_ids", char_ids), ("char_mask", char_mask)) if v is None] \
             if "names" in self.branches else []
         if missing:
-            raise ValueError(f"this model reads track metadata ({', '.join(self.metadata_fields)}) but the batch has no "
-                             f"{', '.join(missing)}: call its feature extractor with metadata=...")
+            raise ValueError(f"this model reads track metadata ({', '.join(self.metadata_fields)}) "
+                             f"but the batch has no {', '.join(missing)}: call its feature extractor with metadata=...")
         if "stats" in self.branches:
             dtype = self.classifier.weight.dtype
             parts.append(self.stats_mlp(torch.cat([stats.to(dtype), stats_mask.to(dtype)], dim=-1)))

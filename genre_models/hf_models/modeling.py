@@ -19,6 +19,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration import GenreCRNNConfig, GenreLSTMConfig, GenreMelCNNConfig
 
+
 # ---------------------------------------------------------------------------------------------
 # building blocks
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +104,8 @@ def _mask_input(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tenso
     if mask is None:
         return x, None
     if mask.shape != (x.shape[0], x.shape[-1]):
-        raise ValueError(f"attention_mask shape {tuple(mask.shape)} does not match (batch, frames) {(x.shape[0], x.shape[-1])}")
+        raise ValueError(f"attention_mask shape {tuple(mask.shape)} does not match (batch, frames) "
+                         f"{(x.shape[0], x.shape[-1])}")
     if bool(mask.all()):
         return x, None
     return x * mask[:, None, None, :].to(x.dtype), mask

@@ -31,8 +31,14 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification, PreTrainedModel
-from transformers import PreTrainedConfig
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 

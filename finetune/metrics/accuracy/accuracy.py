@@ -22,8 +22,9 @@ Example:
     >>> metric.compute(predictions=[0, 1, 1], references=[0, 1, 0])
     {'accuracy': 0.6666666666666666}
 """
-_CITATION = """@article{scikit-learn, title={Scikit-learn: Machine Learning in {P}ython}, author={Pedregosa, F. and others},
-journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}"""
+_CITATION = ("@article{scikit-learn, title={Scikit-learn: Machine Learning in {P}ython}, "
+             "author={Pedregosa, F. and others},\n"
+             "journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}")
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -40,4 +41,5 @@ class Accuracy(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, normalize=True, sample_weight=None):
-        return {"accuracy": float(accuracy_score(references, predictions, normalize=normalize, sample_weight=sample_weight))}
+        return {"accuracy": float(accuracy_score(references, predictions, normalize=normalize,
+                                                 sample_weight=sample_weight))}

@@ -26,8 +26,9 @@ Example:
     >>> metric = evaluate.load("finetune/metrics/f1")
     >>> metric.compute(predictions=[0, 1, 2, 2], references=[0, 1, 1, 2], average="macro")
 """
-_CITATION = """@article{scikit-learn, title={Scikit-learn: Machine Learning in {P}ython}, author={Pedregosa, F. and others},
-journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}"""
+_CITATION = ("@article{scikit-learn, title={Scikit-learn: Machine Learning in {P}ython}, "
+             "author={Pedregosa, F. and others},\n"
+             "journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}")
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
