@@ -2,6 +2,7 @@
 
     python benchmarks/bench_models.py                       # all our families, torch threads 1
     python benchmarks/bench_models.py --models wavenet,dnn --threads 2 --runs 9
+    python benchmarks/bench_models.py --models none --shipped gtzan-musicnn,gtzan-yamnet,gtzan-whisper
 
 Each family is built with its default config (10 GTZAN genres), saved as a model folder with a
 3-s scoring window (what ``benchmarks/train_real_audio.py`` trains) and loaded back through
@@ -9,8 +10,10 @@ Each family is built with its default config (10 GTZAN genres), saved as a model
 ``predict_windows`` on the ten 3-s windows of a 30-s clip (feature extraction + forward pass, one
 batch). Reported: the median over ``--runs`` of this process's CPU time (``time.process_time``: all
 its threads, not other processes' work on a shared machine) and of the wall time, plus the share of
-CPU time spent in feature extraction. The clip is GTZAN's ``blues.00000.wav`` when
-``../shared/data/gtzan`` is there, else a synthetic signal (the cost does not depend on content).
+CPU time spent in feature extraction. ``--shipped`` times shipped genre model folders
+(``genre_models/pretrained/<name>``) the same way, on the same clip resampled to their rate. The
+clip is GTZAN's ``blues.00000.wav`` when ``../shared/data/gtzan`` is there, else a synthetic signal
+(the cost does not depend on content).
 """
 from __future__ import annotations
 
@@ -79,13 +82,38 @@ def measure(family: str, windows: list[np.ndarray], runs: int, folder: Path) -> 
             "extract": statistics.median(extract)}
 
 
+def measure_folder(folder: Path, y: np.ndarray, runs: int) -> dict[str, float]:
+    """The same timings for a model folder as it is shipped (its own rate and window)."""
+    import soxr
+
+    clf = load_model(str(folder))
+    audio = soxr.resample(y, SR, clf.sample_rate, quality="HQ").astype(np.float32)
+    n = int(round(clf.window_seconds * clf.sample_rate))
+    windows = [audio[i : i + n] for i in range(0, audio.size - n + 1, n)]
+    clf.predict_windows(windows)  # warm-up
+    cpu, wall, extract = [], [], []
+    for _ in range(runs):
+        c0, w0 = time.process_time(), time.perf_counter()
+        clf.predict_windows(windows)
+        c1, w1 = time.process_time(), time.perf_counter()
+        clf.feature_extractor(list(windows), sampling_rate=clf.sample_rate, return_tensors="pt")
+        extract.append(time.process_time() - c1)
+        cpu.append(c1 - c0)
+        wall.append(w1 - w0)
+    model = getattr(clf, "model", None)
+    params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    return {"params": params, "cpu": statistics.median(cpu), "wall": statistics.median(wall),
+            "extract": statistics.median(extract), "windows": len(windows)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated families (default {DEFAULT_MODELS})")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--shipped", default="", help="comma-separated shipped genre models, e.g. gtzan-yamnet")
     args = parser.parse_args()
-    families = [m.strip() for m in args.models.split(",") if m.strip()]
+    families = [m.strip() for m in args.models.split(",") if m.strip() and m.strip() != "none"]
     unknown = [f for f in families if f not in MODEL_FAMILIES]
     if unknown:
         parser.error(f"unknown families {unknown}; choose from {sorted(MODEL_FAMILIES)}")
@@ -102,6 +130,10 @@ def main() -> None:
             r = measure(family, windows, args.runs, Path(tmp) / family)
             print(f"| `{family}` | {r['params']:,} | {1000 * r['cpu']:.0f} | {1000 * r['extract']:.0f} | "
                   f"{1000 * r['wall']:.0f} |", flush=True)
+    for name in [s.strip() for s in args.shipped.split(",") if s.strip()]:
+        r = measure_folder(REPO / "genre_models" / "pretrained" / name, y, args.runs)
+        print(f"| `{name}` ({r['windows']} windows) | {r['params']:,} | {1000 * r['cpu']:.0f} | "
+              f"{1000 * r['extract']:.0f} | {1000 * r['wall']:.0f} |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end (the machine is shared: timings are noisy)")
 
 

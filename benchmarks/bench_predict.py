@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from genre_models import load_audio, load_model, predict  # noqa: E402
+from genre_models import load_audio, predict  # noqa: E402
 from genre_models.ensemble import Ensemble  # noqa: E402
 
 AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan" / "audio"
@@ -43,35 +43,47 @@ def main() -> None:
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         song = Path(tmp) / "song.mp3"
         source = make_song(song)
         t0 = time.perf_counter()
-        features = load_model()
         ensemble = Ensemble.default()
-        import app  # the app's own classify(): ensemble, spectrogram, timeline, tags
+        ensemble_load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        import app  # the app's own classify(): ensemble (with the music check and wider genres), spectrogram,
+        # timeline; the musicnn tags come from the ensemble's musicnn member, else from the tagger
 
-        app.tagger()
-        load_s = time.perf_counter() - t0
+        if not app.members_give_tags():
+            app.tagger()
+        app_load_s = time.perf_counter() - t0
         app.classify(str(song))  # warm-up (numba JIT, caches, oneDNN kernels)
-        single, ens, full = [], [], []
+        [answer] = ensemble.predict(song)
+        singles: dict[str, list[float]] = {m.model.name: [] for m in ensemble.members}
+        ens, full = [], []
         for _ in range(3):
-            t0 = time.perf_counter()
-            pred = predict(song, features)
-            single.append(time.perf_counter() - t0)
+            for member in ensemble.members:
+                t0 = time.perf_counter()
+                predict(song, member.model, max_windows=member.max_windows)
+                singles[member.model.name].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             [answer] = ensemble.predict(song)
             ens.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             app.classify(str(song))
             full.append(time.perf_counter() - t0)
-        print(f"input: 3-min MP3 ({source}), {pred.duration:.1f} s; torch threads {torch.get_num_threads()}; "
-              "median of 3 after a warm-up")
-        print(f"models load (features, musicnn genre, musicnn tagger): {load_s:.2f} s (once per process)")
-        print(f"features model alone (decode + features + model): {statistics.median(single):.2f} s")
-        print(f"default ensemble ({', '.join(m.model.name for m in ensemble.members)}): {statistics.median(ens):.2f} s")
-        print(f"app's classify() - ensemble + spectrogram + timeline + musicnn tags: {statistics.median(full):.2f} s")
-        print(f"answer: {answer.genre} {answer.top(3)}")
+        print(f"input: 3-min MP3 ({source}), {answer.duration:.1f} s; torch threads {torch.get_num_threads()}, "
+              f"{os.cpu_count()} CPUs, 1-min load average at start {load:.1f}; median of 3 after a warm-up")
+        print(f"default ensemble loads in {ensemble_load_s:.2f} s; the app (its own ensemble and extras) "
+              f"in {app_load_s:.2f} s more (once per process)")
+        for name, times in singles.items():
+            print(f"  {name} alone (decode + model, its max_windows): {statistics.median(times):.2f} s")
+        print(f"default ensemble, warm (Ensemble.default().predict; members side by side): "
+              f"{statistics.median(ens):.2f} s")
+        print(f"app's whole answer (classify(): ensemble + music check + wider genres + tags + spectrogram "
+              f"+ timeline): {statistics.median(full):.2f} s")
+        print(f"answer: {answer.genre} {[(g, round(p, 3)) for g, p in answer.top(3)]}; "
+              f"1-min load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -63,11 +63,17 @@ STEPS = [
          "--output_dir {work}/folds-scratch"),
     Step("ensemble", "The default ensemble (accuracy, macro-F1, calibration, reliability plot)",
          "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet "
-         "--plot {work}/reliability.png"),
+         "--plot {work}/reliability.png --max_windows musicnn=12,yamnet=12"),
     Step("examples", "Accuracy: the project's own examples",
          "python -m genre_models predict examples --wide-genres"),
     Step("speed-predict", "The app: speed", "python benchmarks/bench_predict.py"),
     Step("speed-models", "Accuracy: the model table (CPU ms per 30 s)", "python benchmarks/bench_models.py --runs 7"),
+    Step("speed-heads", "Accuracy: the heads table (CPU ms per 30 s)",
+         "python benchmarks/bench_models.py --models none --shipped gtzan-musicnn,gtzan-yamnet,gtzan-whisper"),
+    Step("music-check", "Accuracy: the music check", "python benchmarks/music_check.py"),
+    Step("ensemble-whisper", "The default ensemble: Whisper-base as a third member",
+         "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet,whisper "
+         "--max_windows musicnn=12,yamnet=12,whisper=12"),
     Step("speed-features", "How it works", "python benchmarks/bench_features.py"),
     Step("speed-pipeline", "The app: speed", "python benchmarks/bench_pipeline.py"),
     Step("speed-musicnn", "Pretrained backbones: musicnn", "python benchmarks/bench_musicnn.py --repeats 3"),

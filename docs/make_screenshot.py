@@ -1,11 +1,16 @@
 """Screenshot of the app for the README: start it, upload an example in headless Chromium, capture.
 
 Needs Debian's chromium (`apt-get install chromium`) and `pip install playwright` (never
-`playwright install`). Run: ``python docs/make_screenshot.py [examples/disco_groove.mp3]``.
+`playwright install`). Run: ``python docs/make_screenshot.py [AUDIO [OUT.png]]``; the README's two:
+
+    python docs/make_screenshot.py examples/disco_groove.mp3 docs/screenshot.png
+    espeak-ng -w /tmp/speech.wav "Good morning and welcome to the news. ..."   # made here, not committed
+    python docs/make_screenshot.py /tmp/speech.wav docs/screenshot-speech.png
 """
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,8 +44,8 @@ def main(example: str = "examples/disco_groove.mp3", out: str = "docs/screenshot
             page.on("request", lambda r: None if r.url.startswith((f"http://127.0.0.1:{port}", "data:", "blob:"))
                     else outside.append(r.url))
             page.goto(f"http://127.0.0.1:{port}/")
-            page.locator("input[type=file]").first.set_input_files(str(REPO / example))
-            page.get_by_text("Runner-up").wait_for(timeout=120_000)
+            page.locator("input[type=file]").first.set_input_files(str((REPO / example).resolve()))
+            page.get_by_text(re.compile("Runner-up|Not music")).first.wait_for(timeout=120_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(REPO / out), full_page=True)
             browser.close()

@@ -116,8 +116,9 @@ def predict(
     header says the track holds more windows than that, the hop grows so that ``max_windows``
     windows are spread evenly from the start to the end (the timeline gets sparser, never shorter).
 
-    ``on_window`` sees each window as it is scored (the app builds its spectrogram from them, so
-    the file is decoded once). Raises :class:`~genre_models.audio.AudioLoadError` for bad input.
+    ``on_window`` sees each window as it is scored (e.g. to draw or store the audio as it streams;
+    the app decodes its spectrogram separately, beside the models).
+    Raises :class:`~genre_models.audio.AudioLoadError` for bad input.
     ``metadata`` (title, artist, listens, comments, favorites) is for models that read it; such a
     model given none of its fields raises :class:`~genre_models.metadata.MetadataRequiredError`
     before any audio is decoded.
