@@ -28,6 +28,7 @@ from genre_models.audio import AudioLoadError, load_audio, stream_audio
 from genre_models.labels import GTZAN_GENRES
 from genre_models.windows import iter_windows, plan_windows
 
+MUSIC_VERDICTS = {"music", "speech", "silence", "noise", "tones", "other"}  # the CLI's music column
 REPO = Path(__file__).resolve().parents[1]
 APP_LIMIT = 20 * 60  # the app's default GENRE_MAX_SECONDS
 # The app tests run with a 5-minute limit: an hour of audio whose header understates its length is
@@ -109,7 +110,11 @@ def test_cli(corpus, cli_run, case):
     if path in rows:
         assert case.answers, f"{case.id} should have been refused"
         row = rows[path]
-        assert row[1] in GTZAN_GENRES and abs(sum(map(float, row[2:])) - 1) < 1e-4
+        genres, (music, share) = row[2 : 2 + len(GTZAN_GENRES)], row[2 + len(GTZAN_GENRES):]
+        assert row[1] in GTZAN_GENRES and abs(sum(map(float, genres)) - 1) < 1e-4
+        assert music in MUSIC_VERDICTS and 0 <= float(share) <= 1
+        if case.id == "silence":
+            assert music == "silence"
     else:
         assert path in errors, f"{case.id}: neither a row nor a message"
         assert not case.answers or case.expect - {"answer"}, f"{case.id} should have been answered: {errors[path]}"
@@ -152,7 +157,9 @@ def test_app_classify(app_module, corpus, case):
     else:
         assert case.answers, f"{case.id} should have been refused"
         assert set(label) == set(GTZAN_GENRES) and math.isclose(sum(label.values()), 1, abs_tol=1e-4)
-        assert "window" in summary and image.size[0] > 100
+        assert ("window" in summary or "Not music" in summary) and image.size[0] > 100
+        if case.id == "silence":
+            assert "Not music: silence" in summary
         plt.close(figure)
     assert time.perf_counter() - t0 < 30
 

@@ -171,7 +171,7 @@ def test_resume_after_kill_9(tmp_path):
     paths = [line.split(",")[0] for line in lines[1:]]
     assert sorted(paths) == sorted(str(p) for p in songs.iterdir())  # each exactly once, the torn one gone
     assert paths[:len(first)] == first  # the killed run's rows were kept, not redone
-    assert all(len(line.split(",")) == 12 for line in lines)
+    assert all(len(line.split(",")) == 14 for line in lines)  # path, genre, 10 genres, music, music_share
     # the resumed run printed only the rows it added
     assert len(res.stdout.splitlines()) == 1 + 30 - len(first)
 
@@ -317,8 +317,9 @@ def test_recover_drops_rows_of_an_unfinished_file(tmp_path):
     columns = layout.columns(final)
 
     def result(path: str) -> lib.FileResult:
-        return lib.FileResult(path, rows=[{"path": path, "genre": "x", "x": "0.6", "y": "0.4"},
-                                      {"path": path, "genre": "q", "p": "0.1", "q": "0.8", "r": "0.1"}],
+        check = {"music": "music", "music_share": "1.000"}  # every table carries the music check
+        return lib.FileResult(path, rows=[{"path": path, "genre": "x", "x": "0.6", "y": "0.4", **check},
+                                      {"path": path, "genre": "q", "p": "0.1", "q": "0.8", "r": "0.1", **check}],
                           windows=[[{"path": path, "model": "m", "start": "0", "end": "3", "x": "1", "y": "0"}],
                                    []])
 
@@ -329,9 +330,9 @@ def test_recover_drops_rows_of_an_unfinished_file(tmp_path):
     writer.close()
     # a file half written (no ledger row) and a torn last line
     with final.tables[0].open("a") as fh:
-        fh.write("half.wav,x,0.6,0.4\n")
+        fh.write("half.wav,x,0.6,0.4,music,1.000\n")
     with final.tables[1].open("a") as fh:
-        fh.write('half.wav,q,0.1,0.8,0.1\n"torn')
+        fh.write('half.wav,q,0.1,0.8,0.1,music,1.000\n"torn')
     lib.recover(final)
     for path in final.journals():
         assert path.read_bytes().endswith(b"\n")

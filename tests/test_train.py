@@ -191,7 +191,7 @@ def test_cli_predict_loads_output_folder(trained, music, family, capsys):
     out = capsys.readouterr()
     assert code == 0, out.err
     header, row = out.out.strip().splitlines()[-2:]
-    assert header == "path,genre,high,low,noise"
+    assert header == "path,genre,high,low,noise,music,music_share"  # the music check (YAMNet) is always there
     assert row.split(",")[1] in ("high", "low", "noise")
 
 
@@ -202,7 +202,7 @@ def test_cli_subprocess_loads_every_family(trained, music):
                           *models],
                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.strip().splitlines()[0] == "path,genre,high,low,noise"
+    assert res.stdout.strip().splitlines()[0] == "path,genre,high,low,noise,music,music_share"
 
 
 @pytest.mark.parametrize("family", ["mel_cnn", "distilhubert"])
