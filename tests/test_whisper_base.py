@@ -189,6 +189,8 @@ def test_conversion_of_a_tiny_whisper_round_trips_and_computes_the_same():
     missing, unexpected = again.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in state.items()},
                                                 strict=False)
     assert not unexpected and missing == ["proj_out.weight"]  # tied to the token embedding
+    again.tie_weights()  # as from_pretrained does (built from a config, the tie is not guaranteed to exist yet)
+    assert again.proj_out.weight.data_ptr() == again.model.decoder.embed_tokens.weight.data_ptr()
     half = {k: torch.from_numpy(v.numpy().astype(np.float16).astype(np.float32)) for k, v in model.state_dict().items()}
     model.load_state_dict(half)
     x = torch.randn(1, 6, 20)
