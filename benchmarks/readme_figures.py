@@ -53,11 +53,12 @@ STEPS = [
     Step("heads-whisper", "Pretrained backbones: the heads table",
          "python benchmarks/genre_heads.py --backbone whisper --cache {work}/emb --fold_models {work}/folds"),
     Step("finetuned", "Pretrained backbones: the fine-tuned rows",
-         "python benchmarks/train_real_audio.py --models musicnn,yamnet --epochs 6 --patience 3 --threads 1 "
+         "python benchmarks/train_real_audio.py --models yamnet --epochs 3 --patience 2 --threads 2 "
          "--output_dir {work}/folds-finetuned"),
     Step("finetuned-whisper", "Pretrained backbones: the fine-tuned rows",
          "python benchmarks/train_real_audio.py --models whisper --model_name_or_path whisper-base "
-         "--freeze_encoder_layers 4 --epochs 6 --patience 3 --threads 1 --output_dir {work}/folds-finetuned"),
+         "--freeze_encoder_layers 4 --learning_rate 3e-4 --epochs 3 --patience 2 --threads 2 "
+         "--output_dir {work}/folds-finetuned"),
     Step("scratch", "Accuracy: our own models trained from scratch",
          "python benchmarks/train_real_audio.py --models mel_cnn,cnn1d,dnn --epochs 10 --patience 4 --threads 1 "
          "--output_dir {work}/folds-scratch"),
