@@ -60,7 +60,7 @@ STEPS = [
          "--freeze_encoder_layers 4 --learning_rate 3e-4 --epochs 3 --patience 2 --threads 2 "
          "--output_dir {work}/folds-finetuned"),
     Step("scratch", "Accuracy: our own models trained from scratch",
-         "python benchmarks/train_real_audio.py --models mel_cnn,cnn1d,dnn --epochs 10 --patience 4 --threads 1 "
+         "python benchmarks/train_real_audio.py --models dnn,cnn1d,mel_cnn --epochs 6 --patience 3 --threads 2 "
          "--output_dir {work}/folds-scratch"),
     Step("ensemble", "The default ensemble (accuracy, macro-F1, calibration, reliability plot)",
          "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet "
