@@ -41,7 +41,14 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import numpy as np  # noqa: E402
 
-from finetune.ensemble import compare, fit_mixture, mixture, score_split, tempered_track_probs  # noqa: E402
+from finetune.ensemble import (  # noqa: E402
+    compare,
+    fit_mixture,
+    log_loss,
+    mixture,
+    score_split,
+    tempered_track_probs,
+)
 from finetune.folds import (  # noqa: E402
     GTZAN_DIR,
     accuracy_by_kind,
@@ -243,7 +250,7 @@ def calibration(P: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, float
     ece = sum(abs(right[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
               for b in range(bins) if (which == b).any())
     return {"accuracy": float(right.mean()), "macro_f1": float(f1_score(y, pred, average="macro")),
-            "log_loss": float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], 1e-12, 1.0)))),
+            "log_loss": log_loss(P, y),
             "ece": float(ece), "confidence": float(conf.mean())}
 
 

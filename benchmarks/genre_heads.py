@@ -55,6 +55,7 @@ sys.path[:0] = [str(REPO)]
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from finetune.ensemble import log_loss  # noqa: E402
 from finetune.folds import (  # noqa: E402
     DATASET,
     GTZAN_DIR,
@@ -262,9 +263,8 @@ def accuracy(P: np.ndarray, tracks) -> float:
     return float(np.mean(P.argmax(axis=1) == np.array([t.label for t in tracks])))
 
 
-def log_loss(P: np.ndarray, tracks) -> float:
-    y = np.array([t.label for t in tracks])
-    return float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], 1e-12, 1.0))))
+def track_log_loss(P: np.ndarray, tracks) -> float:
+    return log_loss(P, np.array([t.label for t in tracks]))
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -523,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         scores = {}
         for key, f in fitted.items():
             pv, pt = f.probs(split["valid"]), f.probs(split["test"])
-            scores[key] = (accuracy(pv, split["valid"]), -log_loss(pv, split["valid"]), pt)
+            scores[key] = (accuracy(pv, split["valid"]), -track_log_loss(pv, split["valid"]), pt)
             every.setdefault(key, []).append(accuracy(pt, split["test"]))
             valid_by_setting.setdefault(key, []).append(scores[key][:2])
         best = max(scores, key=lambda s: scores[s][:2])  # validation accuracy, then validation log-loss

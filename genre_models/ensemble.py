@@ -184,8 +184,8 @@ class Ensemble:
         return self._reader[0].read(source, max_seconds) if self._reader[0] is not None else None
 
     def first_usable(self, metadata: TrackMetadata | Mapping | None = None) -> Member:
-        """The member that will see the windows first for this metadata (the app's spectrogram
-        is drawn at its sampling rate); the first member when none can answer."""
+        """The member that will see the windows first for this metadata (the one whose windows
+        ``predict(on_window=...)`` passes on); the first member when none can answer."""
         metadata = as_metadata(metadata)
         for group in self.groups():
             for m in group:
