@@ -250,7 +250,7 @@ class AudioSetReader:
         """``(windows, 521)`` mean scores, ``(windows, 2)`` spans in seconds, ``(windows,)`` flatness."""
         import torch
 
-        from .hf_models.yamnet import spectral_flatness
+        from .hf_models.yamnet import masked_patch_mean, spectral_flatness
         from .windows import plan_windows
 
         y = load_audio(source, sr=self.sample_rate, max_seconds=max_seconds)
@@ -263,16 +263,12 @@ class AudioSetReader:
         with torch.inference_mode():
             out = self.model.patch_outputs(inputs["input_features"], inputs["attention_mask"])
             flatness = spectral_flatness(inputs["input_features"], inputs["attention_mask"]).numpy()
-        m = out.mask[..., None].float()
-        mean = ((out.scores * m).sum(1) / m.sum(1)).numpy().astype(np.float64)
+        mean = masked_patch_mean(out.scores, out.mask).numpy().astype(np.float64)
         return mean, np.asarray(spans, dtype=np.float64) / self.sample_rate, flatness.astype(np.float64)
 
     def read(self, source: AudioSource, max_seconds: float | None = None) -> AudioSetReading:
-        return read_scores(*self._reorder(self.scores(source, max_seconds)))
-
-    def _reorder(self, got: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple:
-        scores, spans, flatness = got
-        return scores, self.labels, spans, flatness
+        scores, spans, flatness = self.scores(source, max_seconds)
+        return read_scores(scores, self.labels, spans, flatness)
 
 
 __all__ = ["AUDIOSET_DIR", "AudioSetReader", "AudioSetReading", "CATEGORIES", "GENRE_CLASSES", "GTZAN_COUNTERPART",

@@ -589,6 +589,13 @@ class YAMNetModel(YAMNetPreTrainedModel):
         return xnnpack_mean(x) if self.config.emulation == "exact" and not self.training else x.mean(dim=(2, 3))
 
 
+def masked_patch_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the real patches of ``(batch, P, d)`` → ``(batch, d)`` (``mask``: ``(batch, P)``, False for
+    the padding patches of a short clip in a batch): how a clip's logits, scores and embeddings are pooled."""
+    weight = mask.to(values.dtype)[..., None]
+    return (values * weight).sum(dim=1) / weight.sum(dim=1)
+
+
 @dataclass
 class YAMNetPatchOutput:
     """Per-patch outputs of one forward pass: ``embeddings`` ``(batch, P, 1024)``, ``logits``
@@ -675,12 +682,6 @@ class YAMNetForAudioClassification(YAMNetPreTrainedModel):
         out = self.patch_outputs(input_features, attention_mask)
         return out.scores, out.mask
 
-    @staticmethod
-    def _mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean over real patches of ``(batch, P, d)`` → ``(batch, d)``."""
-        weight = mask.to(values.dtype)[..., None]
-        return (values * weight).sum(dim=1) / weight.sum(dim=1)
-
     def forward(
         self,
         input_features: torch.Tensor,
@@ -691,7 +692,7 @@ class YAMNetForAudioClassification(YAMNetPreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         out = self.patch_outputs(input_features, attention_mask)
-        logits = self._mean(out.logits, out.mask)
+        logits = masked_patch_mean(out.logits, out.mask)
         loss = None
         if labels is not None:
             labels = labels.to(logits.device)
@@ -699,7 +700,7 @@ class YAMNetForAudioClassification(YAMNetPreTrainedModel):
                 loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
             else:
                 loss = F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1))
-        hidden_states = (self._mean(out.embeddings, out.mask),) if output_hidden_states else None
+        hidden_states = (masked_patch_mean(out.embeddings, out.mask),) if output_hidden_states else None
         if return_dict is False or (return_dict is None and not self.config.return_dict):
             result = (logits,) + ((hidden_states,) if hidden_states is not None else ())
             return (loss, *result) if loss is not None else result
@@ -796,8 +797,7 @@ class YAMNetGenreForAudioClassification(YAMNetPreTrainedModel):
         self.post_init()
 
     def _pooled(self, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        weight = mask.to(embeddings.dtype)[..., None]
-        mean = (embeddings * weight).sum(dim=1) / weight.sum(dim=1)
+        mean = masked_patch_mean(embeddings, mask)
         if self.config.pooling == "mean":
             return mean
         return torch.cat([mean, embeddings.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)], dim=-1)
@@ -812,8 +812,7 @@ class YAMNetGenreForAudioClassification(YAMNetPreTrainedModel):
         scores = None
         if self.audioset is not None:
             patch_scores = torch.sigmoid(self.audioset(embeddings, self.config.emulation)).reshape(batch, n, -1)
-            weight = mask.to(patch_scores.dtype)[..., None]
-            scores = (patch_scores * weight).sum(dim=1) / weight.sum(dim=1)
+            scores = masked_patch_mean(patch_scores, mask)
         return self._pooled(embeddings.reshape(batch, n, -1), mask), scores
 
     def prior_log_probs(self, scores: torch.Tensor) -> torch.Tensor:
@@ -873,6 +872,6 @@ __all__ = [
     "EMULATIONS", "LAYER_FILTERS", "LAYER_STRIDES", "YAMNetConfig", "YAMNetFeatureExtractor",
     "YAMNetForAudioClassification", "YAMNetGenreConfig", "YAMNetGenreForAudioClassification", "patch_grid",
     "spectral_flatness", "YAMNetModel", "YAMNetPatchOutput", "YAMNetPreTrainedModel", "fma_taps",
-    "glibc_logf", "register", "symmetric_quantize", "symmetric_quantize_rows", "tf_mel_matrix",
+    "glibc_logf", "masked_patch_mean", "register", "symmetric_quantize", "symmetric_quantize_rows", "tf_mel_matrix",
     "xnnpack_mean", "yamnet_classes_config",
 ]
