@@ -67,6 +67,12 @@ def measure(family: str, windows: list[np.ndarray], runs: int, folder: Path) -> 
     model.save_pretrained(folder)
     fe.save_pretrained(folder)
     clf = load_model(str(folder))
+    return {"params": count_parameters(model), **timed(clf, windows, runs)}
+
+
+def timed(clf, windows: list[np.ndarray], runs: int) -> dict[str, float]:
+    """Median CPU and wall seconds of ``clf.predict_windows(windows)`` after a warm-up, and of its
+    feature extraction alone."""
     clf.predict_windows(windows)  # warm-up: lazy filterbanks, allocator, oneDNN kernels
     cpu, wall, extract = [], [], []
     for _ in range(runs):
@@ -77,9 +83,8 @@ def measure(family: str, windows: list[np.ndarray], runs: int, folder: Path) -> 
         extract.append(time.process_time() - c1)
         cpu.append(c1 - c0)
         wall.append(w1 - w0)
-    assert probs.shape == (len(windows), len(GTZAN_GENRES))
-    return {"params": count_parameters(model), "cpu": statistics.median(cpu), "wall": statistics.median(wall),
-            "extract": statistics.median(extract)}
+    assert probs.shape == (len(windows), len(clf.labels))
+    return {"cpu": statistics.median(cpu), "wall": statistics.median(wall), "extract": statistics.median(extract)}
 
 
 def measure_folder(folder: Path, y: np.ndarray, runs: int) -> dict[str, float]:
@@ -90,20 +95,9 @@ def measure_folder(folder: Path, y: np.ndarray, runs: int) -> dict[str, float]:
     audio = soxr.resample(y, SR, clf.sample_rate, quality="HQ").astype(np.float32)
     n = int(round(clf.window_seconds * clf.sample_rate))
     windows = [audio[i : i + n] for i in range(0, audio.size - n + 1, n)]
-    clf.predict_windows(windows)  # warm-up
-    cpu, wall, extract = [], [], []
-    for _ in range(runs):
-        c0, w0 = time.process_time(), time.perf_counter()
-        clf.predict_windows(windows)
-        c1, w1 = time.process_time(), time.perf_counter()
-        clf.feature_extractor(list(windows), sampling_rate=clf.sample_rate, return_tensors="pt")
-        extract.append(time.process_time() - c1)
-        cpu.append(c1 - c0)
-        wall.append(w1 - w0)
     model = getattr(clf, "model", None)
     params = sum(p.numel() for p in model.parameters()) if model is not None else 0
-    return {"params": params, "cpu": statistics.median(cpu), "wall": statistics.median(wall),
-            "extract": statistics.median(extract), "windows": len(windows)}
+    return {"params": params, **timed(clf, windows, runs), "windows": len(windows)}
 
 
 def main() -> None:
