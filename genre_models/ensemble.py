@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .metadata import MetadataRequiredError, TrackMetadata, as_metadata, check_metadata
+from .metadata import MetadataRequiredError, TrackMetadata, as_metadata
 from .prediction import Prediction, combine, predict
 from .registry import WindowClassifier, load_model
-from .windows import Window
 
 # The shipped default ensemble (the musicnn and YAMNet genre models, with weights and temperatures
 # learned by cross-fitting over artist-grouped folds of 380 real tracks; see its "fitted_on"); what
@@ -119,7 +118,6 @@ class Ensemble:
         return list(out.values())
 
     def predict(self, source, *, max_seconds: float | None = None, hop_seconds: float | None = None,
-                on_window: Callable[[Window], None] | None = None,
                 metadata: TrackMetadata | Mapping | None = None) -> list[Prediction]:
         """One combined :class:`Prediction` per label-set group (each keeps its members' answers).
 
@@ -130,14 +128,11 @@ class Ensemble:
         """
         metadata = as_metadata(metadata)
         groups = self.groups()
-        # the caller's spectrogram needs one pass only: the first member that can answer sees the windows
-        seer = self.first_usable(metadata) if on_window is not None else None
 
         def run(m: Member) -> Prediction | str:
             try:
                 return predict(source, m.model, hop_seconds=hop_seconds, max_seconds=max_seconds,
-                               on_window=on_window if m is seer else None, metadata=metadata,
-                               max_windows=m.max_windows)
+                               metadata=metadata, max_windows=m.max_windows)
             except MetadataRequiredError as err:  # raised before any audio is read
                 return f"{err}; it is left out"
 
@@ -183,18 +178,6 @@ class Ensemble:
                     self._reader.append(None)
         return self._reader[0].read(source, max_seconds) if self._reader[0] is not None else None
 
-    def first_usable(self, metadata: TrackMetadata | Mapping | None = None) -> Member:
-        """The member that will see the windows first for this metadata (the one whose windows
-        ``predict(on_window=...)`` passes on); the first member when none can answer."""
-        metadata = as_metadata(metadata)
-        for group in self.groups():
-            for m in group:
-                try:
-                    check_metadata(m.model.name, getattr(m.model, "metadata_fields", ()), metadata)
-                except MetadataRequiredError:
-                    continue
-                return m
-        return self.groups()[0][0]
 
 
 def _with_temperature(pred: Prediction, temperature: float) -> Prediction:
