@@ -12,7 +12,12 @@ import soundfile as sf
 from genre_models.features import FEATURE_NAMES, SAMPLE_RATE, extract_features
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
-TOLERANCE = 0.05  # in standard deviations of the column over the whole table
+# In standard deviations of the column over the whole table. Measured here: the ten 30-s clips agree to
+# <= 1.2e-6 std (harmony_mean), the ten 3-s segments of blues.00000 to <= 5.2e-5 (rolloff_mean of segment
+# 7: one frame whose roll-off bin sits on a float32 tie). Each bug this file guards moves a column by more
+# than 10x this bound (blues..reggae.00000): the STFT padding fix reverted (pad_mode "constant") by 0.0128
+# (perceptr_mean), today's HPSS inversion (``istft(length=len(y))``) by 0.0183 (perceptr_mean).
+TOLERANCE = 1e-3
 TEMPO = FEATURE_NAMES.index("tempo")
 SEGMENT_STEP = 3 * SAMPLE_RATE  # 3-s table: segment i starts at i*66150 ...
 SEGMENT_LENGTH = 66149  # ... and is 66149 samples long (its `length` column)
@@ -113,4 +118,5 @@ def test_3s_segments_match_table(gtzan_dir: Path, table_std: np.ndarray) -> None
     for i in range(10):
         segment = y[i * SEGMENT_STEP : i * SEGMENT_STEP + SEGMENT_LENGTH]
         deviation = np.abs(extract_features(segment) - table[f"blues.00000.{i}.wav"]) / table_std
-        assert deviation.max() <= TOLERANCE, f"segment {i}: {FEATURE_NAMES[deviation.argmax()]} off"
+        assert deviation.max() <= TOLERANCE, \
+            f"segment {i}: {FEATURE_NAMES[deviation.argmax()]} off by {deviation.max():.3g} std"
