@@ -2,7 +2,9 @@
 
 Runs locally (``python app.py``) and as a Hugging Face Space. Models come from ``GENRE_ENSEMBLE``
 (an ensemble.json) or ``GENRE_MODELS`` (comma-separated folders or Hub ids); with nothing
-configured, or when none of them loads, the embedded GTZAN features model answers, offline.
+configured, the shipped default ensemble answers (musicnn + YAMNet heads,
+``genre_models/pretrained/ensemble.json``), offline. When none of the configured models loads, the
+embedded GTZAN features model answers.
 """
 from __future__ import annotations
 

@@ -58,11 +58,14 @@ STEPS = [
     Step("feature-extractor", (("docs/feature-table.md", "The table, reproduced (the features model's input)"),),
          "python benchmarks/bench_features.py"),
     Step("heads-musicnn", ((HEADS, HEADS_TABLE), (ACC, ENSEMBLE)),
-         "python benchmarks/genre_heads.py --backbone musicnn --cache {work}/emb --fold_models {work}/folds"),
+         "python benchmarks/genre_heads.py --backbone musicnn --cache {work}/emb --fold_models {work}/folds "
+         "--export {work}/gtzan-musicnn"),
     Step("heads-yamnet", ((HEADS, HEADS_TABLE), (ACC, ENSEMBLE)),
-         "python benchmarks/genre_heads.py --backbone yamnet --cache {work}/emb --fold_models {work}/folds"),
+         "python benchmarks/genre_heads.py --backbone yamnet --cache {work}/emb --fold_models {work}/folds "
+         "--export {work}/gtzan-yamnet"),
     Step("heads-whisper", ((HEADS, HEADS_TABLE),),
-         "python benchmarks/genre_heads.py --backbone whisper --cache {work}/emb --fold_models {work}/folds"),
+         "python benchmarks/genre_heads.py --backbone whisper --cache {work}/emb --fold_models {work}/folds "
+         "--export {work}/gtzan-whisper"),
     Step("finetuned", ((HEADS, HEADS_TABLE),),
          "python benchmarks/train_real_audio.py --models yamnet --epochs 3 --patience 2 --threads 2 "
          "--output_dir {work}/folds-finetuned"),
@@ -114,9 +117,9 @@ _FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.S | re.M)
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
-def pages() -> list[Path]:
+def pages(root: Path = REPO) -> list[Path]:
     """The README and the docs pages, in a fixed order."""
-    return sorted({p for pattern in PAGES for p in REPO.glob(pattern)})
+    return sorted({p for pattern in PAGES for p in root.glob(pattern)})
 
 
 def quoted_commands(text: str) -> list[str]:
@@ -169,14 +172,14 @@ def headings(path: Path) -> list[str]:
     return [m.group(1).strip() for m in re.finditer(r"^#{1,6}\s+(.+)$", _FENCE.sub("", path.read_text()), re.M)]
 
 
-def problems() -> list[str]:
-    """Everything that breaks the figure -> command mapping or a link between the pages."""
+def problems(root: Path = REPO, steps: list[Step] = STEPS) -> list[str]:
+    """Everything that breaks the figure -> command mapping or a link between the pages of ``root``."""
     out = []
-    for page in pages():
-        rel = page.relative_to(REPO).as_posix()
+    for page in pages(root):
+        rel = page.relative_to(root).as_posix()
         text = page.read_text()
         for command in quoted_commands(text):
-            if _script(command) in USAGE_ONLY or any(matches(command, s) for s in STEPS):
+            if _script(command) in USAGE_ONLY or any(matches(command, s) for s in steps):
                 continue
             out.append(f"{rel}: `{command}` is quoted but no step of benchmarks/readme_figures.py runs it")
         for target in _LINK.findall(_FENCE.sub("", text)):
@@ -188,9 +191,9 @@ def problems() -> list[str]:
                 out.append(f"{rel}: link {target!r}: {file} does not exist")
             elif anchor and dest.suffix == ".md" and anchor not in {_slug(h) for h in headings(dest)}:
                 out.append(f"{rel}: link {target!r}: no heading with that anchor in {file or rel}")
-    for step in STEPS:
+    for step in steps:
         for page, section in step.where:
-            path = REPO / page
+            path = root / page
             if not path.is_file():
                 out.append(f"step {step.name}: page {page} does not exist")
             elif section not in headings(path):

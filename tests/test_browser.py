@@ -26,7 +26,7 @@ BLOCK = "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '),
 
 @pytest.fixture(scope="module")
 def app_port(tmp_path_factory):
-    """``python app.py`` on a free loopback port with the default (embedded, offline) model."""
+    """``python app.py`` on a free loopback port with the default ensemble (shipped musicnn + YAMNet, offline)."""
     log = tmp_path_factory.mktemp("browser-app") / "app.log"
     with running_app(log, env={**os.environ, "GENRE_MODELS": ""}) as port:
         yield port
