@@ -245,13 +245,23 @@ def calibration(P: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, float
 
     conf, pred = P.max(axis=1), P.argmax(axis=1)
     right = (pred == y).astype(float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
-    ece = sum(abs(right[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
-              for b in range(bins) if (which == b).any())
+    acc, mean_conf, count = reliability_bins(P, y, bins)
+    ece = float(np.sum(np.abs(acc - mean_conf) * count / len(y)))
     return {"accuracy": float(right.mean()), "macro_f1": float(f1_score(y, pred, average="macro")),
             "log_loss": log_loss(P, y),
-            "ece": float(ece), "confidence": float(conf.mean())}
+            "ece": ece, "confidence": float(conf.mean())}
+
+
+def reliability_bins(P: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accuracy, mean confidence and number of tracks of the top label in each non-empty equal-width
+    confidence bin: ``sklearn.calibration.calibration_curve``'s bins (right-closed, ``(k/bins, (k+1)/bins]``)."""
+    from sklearn.calibration import calibration_curve
+
+    conf = np.clip(P.max(axis=1), 0.0, 1.0)  # a mixture's top probability may be 1 + 2e-16
+    right = (P.argmax(axis=1) == y).astype(int)
+    acc, mean_conf = calibration_curve(right, conf, n_bins=bins, strategy="uniform", pos_label=1)
+    counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], conf), minlength=bins)
+    return acc, mean_conf, counts[counts > 0]
 
 
 def reliability_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], out: Path, title: str, bins: int = 10) -> None:
@@ -263,12 +273,10 @@ def reliability_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], out: Path
 
     fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=100)
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
-    edges = np.linspace(0.0, 1.0, bins + 1)
     for name, (P, y) in curves.items():
-        conf, right = P.max(axis=1), (P.argmax(axis=1) == y)
-        which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
-        xs = [conf[which == b].mean() for b in range(bins) if (which == b).sum() >= 3]
-        ys = [right[which == b].mean() for b in range(bins) if (which == b).sum() >= 3]
+        ys, xs, count = reliability_bins(P, y, bins)
+        shown = count >= 3  # bins of 1-2 tracks are noise
+        xs, ys = xs[shown], ys[shown]
         ece = calibration(P, y)["ece"]
         ax.plot(xs, ys, marker="o", linewidth=2 if name == "learned ensemble" else 1, label=f"{name} (ECE {ece:.3f})")
     ax.set_xlabel("confidence (probability of the answer)")

@@ -54,6 +54,7 @@ sys.path[:0] = [str(REPO)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from scipy.special import log_softmax  # noqa: E402
 
 from finetune.ensemble import log_loss  # noqa: E402
 from finetune.folds import (  # noqa: E402
@@ -226,18 +227,13 @@ def prior_logits(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     return np.log(mapped + 1e-4)
 
 
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def fit_prior(logits: dict[str, np.ndarray], tracks, penalty: float = 0.01) -> np.ndarray:
     """``[log scale, bias × genres]`` maximising the training tracks' likelihood of the calibrated prior
     (track probability = mean of its windows'), with a small L2 pull of the biases to 0."""
     from scipy.optimize import minimize
 
     def probs(theta, L):
-        return np.exp(log_softmax(np.exp(theta[0]) * L + theta[1:])).mean(axis=0)
+        return np.exp(log_softmax(np.exp(theta[0]) * L + theta[1:], axis=-1)).mean(axis=0)
 
     def objective(theta):
         ll = np.mean([np.log(probs(theta, logits[t.track_id])[t.label] + 1e-12) for t in tracks])
@@ -251,12 +247,8 @@ def mixed_window_probs(head_p: np.ndarray, prior_l: np.ndarray | None, theta: np
     """The YAMNet genre model's arithmetic: ``softmax((1-w)·log p_head + w·log p_prior)`` per window."""
     if prior_l is None or weight == 0.0:
         return head_p
-    prior = log_softmax(np.exp(theta[0]) * prior_l + theta[1:])
-    return np.exp(log_softmax((1 - weight) * np.log(np.clip(head_p, 1e-12, 1)) + weight * prior))
-
-
-def track_probs(windows: dict[str, np.ndarray], tracks) -> np.ndarray:
-    return np.stack([windows[t.track_id].mean(axis=0) for t in tracks])
+    prior = log_softmax(np.exp(theta[0]) * prior_l + theta[1:], axis=-1)
+    return np.exp(log_softmax((1 - weight) * np.log(np.clip(head_p, 1e-12, 1)) + weight * prior, axis=-1))
 
 
 def accuracy(P: np.ndarray, tracks) -> float:

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,9 @@ from genre_models.windows import plan_windows
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+# how a --split random is made (recorded in the rule of every model trained on one): the seed
+# rebuilds the split only with the same method
+SPLIT_METHOD = "sklearn.model_selection.train_test_split(stratify=genre), test then valid"
 # GTZAN's jazz.00054 is corrupt in most copies (it does not decode); it is dropped wherever it appears.
 GTZAN_CORRUPT = frozenset({"jazz.00054"})
 REPO = Path(__file__).resolve().parents[1]
@@ -116,10 +118,6 @@ class DataSplits:
     def counts(self) -> dict[str, int]:
         return {name: len(tracks) for name, tracks in self.splits.items()}
 
-    def class_counts(self, split: str) -> dict[str, int]:
-        counts = Counter(t.label for t in self.splits.get(split, []))
-        return {self.labels[i]: counts.get(i, 0) for i in range(len(self.labels))}
-
 
 def check_disjoint(splits: dict[str, Sequence[Track]] | dict[str, Sequence[str]]) -> None:
     """Raise ``AssertionError`` if any track id is in two splits (or twice in one)."""
@@ -179,31 +177,51 @@ def label_names(genres: Sequence[str]) -> list[str]:
 def stratified_split(
     tracks: Sequence[Track], valid_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, list[Track]]:
-    """Seeded per-class split of *tracks* (train/valid/test), about ``1 - v - t`` / ``v`` / ``t``.
+    """Seeded split of *tracks* (train/valid/test), stratified by genre by scikit-learn's
+    ``train_test_split(stratify=...)``: test is drawn first, then valid from the rest.
 
-    Every class with at least 3 tracks gets at least one track in each non-empty split, so tiny
-    datasets still have every genre everywhere. Deterministic for a given seed and track list.
+    Each genre with at least 3 tracks contributes ``max(1, round(n · fraction))`` tracks to the size of
+    each non-empty split, and scikit-learn shares those sizes out among the genres in proportion:
+    a balanced dataset gets exactly that many of every genre; in an unbalanced one a genre of 3-4
+    tracks may get none (its share rounds to 0). Genres with fewer than 3 tracks stay in train.
+    Deterministic for a given seed and track list (its order does not matter). Recorded as
+    :data:`SPLIT_METHOD` in a model's track record: splits made before it (a hand-written per-genre
+    shuffle) are rebuilt from the record's ids instead (:func:`recorded_split`).
     """
+    from sklearn.model_selection import train_test_split
+
     if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError(f"bad split fractions valid={valid_fraction}, test={test_fraction}")
-    by_class: dict[int, list[Track]] = defaultdict(list)
-    for t in sorted(tracks, key=lambda t: t.track_id):
-        by_class[t.label].append(t)
-    rng = random.Random(seed)
-    out: dict[str, list[Track]] = {name: [] for name in SPLITS}
-    for label in sorted(by_class):
-        members = by_class[label]
-        rng.shuffle(members)
-        n = len(members)
-        n_test = max(1, round(n * test_fraction)) if test_fraction > 0 and n >= 3 else 0
-        n_valid = max(1, round(n * valid_fraction)) if valid_fraction > 0 and n >= 3 else 0
-        out["test"] += members[:n_test]
-        out["valid"] += members[n_test:n_test + n_valid]
-        out["train"] += members[n_test + n_valid:]
+    ordered = sorted(tracks, key=lambda t: t.track_id)
+    sizes = Counter(t.label for t in ordered)
+    rest = [t for t in ordered if sizes[t.label] >= 3]
+    out: dict[str, list[Track]] = {"train": [t for t in ordered if sizes[t.label] < 3], "valid": [], "test": []}
+    for name, fraction in (("test", test_fraction), ("valid", valid_fraction)):
+        left = Counter(t.label for t in rest)
+        pool = [t for t in rest if left[t.label] >= 2]  # scikit-learn stratifies genres of 2 or more
+        out["train"] += [t for t in rest if left[t.label] < 2]
+        size = sum(max(1, round(n * fraction)) for n in sizes.values() if n >= 3) if fraction > 0 else 0
+        size = min(size, len(pool) - len({t.label for t in pool}))  # every genre keeps a track for train
+        if size <= 0:
+            rest = pool
+            continue
+        rest, out[name] = train_test_split(pool, test_size=size, random_state=seed, stratify=[t.label for t in pool])
+    out["train"] += rest
     for name in out:
         out[name].sort(key=lambda t: t.track_id)
     check_disjoint(out)
     return out
+
+
+def recorded_split(data: DataSplits, record: dict[str, Any], args: Any = None) -> DataSplits:
+    """*data* split as a model's track record lists it (its ``<split>_tracks_ids``), for random splits
+    made before :data:`SPLIT_METHOD`, which the seed no longer rebuilds. Tracks are matched by file
+    stem (the record's ids); recorded tracks absent from the data are ``missing`` skips."""
+    tracks = [t for ts in data.splits.values() for t in ts]
+    lists = {name: list(record.get(f"{name}_tracks_ids", ())) for name in SPLITS}
+    splits, skipped = apply_split_lists(tracks, lists)
+    rule = {**data.rule, "rebuilt_from": "the model's track record (split made before " + SPLIT_METHOD + ")"}
+    return _limit(replace(data, splits=splits, skipped=[*data.skipped, *skipped], rule=rule), args)
 
 
 def read_split_lists(split_dir: str | os.PathLike, name: str) -> dict[str, list[str]]:
@@ -288,16 +306,6 @@ def gtzan_from_hub(
 
 FMA_SUBSETS = {"fma_small": ("small",), "fma_medium": ("small", "medium")}
 FMA_SPLITS = {"training": "train", "validation": "valid", "test": "test"}
-
-
-def read_fma_metadata(path: str | os.PathLike, dataset: str) -> list[tuple[int, str, str]]:
-    """``(track_id, split, genre_top)`` of the tracks in an FMA subset, from ``tracks.csv``.
-
-    Reads the official ``fma_metadata/tracks.csv`` (two header rows: ``set/split``, ``set/subset``,
-    ``track/genre_top``) or a flat CSV with ``track_id,split,subset,genre_top`` columns.
-    fma_medium includes fma_small, as in the official subsets. Tracks without a top genre are dropped.
-    """
-    return fma_rows(read_fma_table(path, dataset))
 
 
 def fma_rows(table: Any) -> list[tuple[int, str, str]]:
@@ -394,7 +402,8 @@ def load_splits(args: Any, seed: int, token: str | None = None) -> DataSplits:
         if split_name == "random":
             all_tracks = [t for ts in splits.values() for t in ts]
             splits = stratified_split(all_tracks, args.valid_fraction, args.test_fraction, seed)
-            rule.update(seed=seed, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
+            rule.update(seed=seed, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
+                        method=SPLIT_METHOD)
         return _limit(DataSplits(labels, splits, split_name, dataset, skipped, rule), args)
 
     if dataset == "gtzan" and not args.data_dir:
@@ -413,7 +422,7 @@ def load_splits(args: Any, seed: int, token: str | None = None) -> DataSplits:
     if split_name == "random":
         splits, skipped = stratified_split(tracks, args.valid_fraction, args.test_fraction, seed), []
         rule: dict[str, Any] = {"seed": seed, "valid_fraction": args.valid_fraction,
-                                "test_fraction": args.test_fraction}
+                                "test_fraction": args.test_fraction, "method": SPLIT_METHOD}
     else:
         split_dir = args.split_dir or DEFAULT_SPLIT_DIR
         splits, skipped = apply_split_lists(tracks, read_split_lists(split_dir, split_name))

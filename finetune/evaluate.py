@@ -8,7 +8,9 @@ The model folder (or Hub id) is any transformers audio-classification checkpoint
 can load (ours after ``import genre_models.hf_models``, Whisper, HuBERT, Wav2Vec2). Tracks are
 scored like ``finetune/train.py`` and the CLI do: ``config.json``'s ``window_seconds`` windows, no
 overlap, probabilities averaged per track. ``--split random`` re-creates the training split only
-with the same ``--seed`` (default 42, as in training) and the same data.
+with the same ``--seed`` (default 42, as in training) and the same data; a model whose random split
+was made before ``finetune.data.SPLIT_METHOD`` (scikit-learn's stratified split; no ``method`` in
+its track record's rule) is scored on the tracks its record lists, which the seed no longer rebuilds.
 
 A model is never scored on tracks it was trained or validated on: the track record its training
 wrote (``metrics.json``; :mod:`finetune.provenance`) is checked against the scored tracks, and a
@@ -27,6 +29,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
     sys.path.insert(0, str(_HERE.parent))
 
+import logging  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass, field, replace  # noqa: E402
 from typing import Any  # noqa: E402
@@ -36,15 +39,18 @@ import torch  # noqa: E402
 from finetune import provenance  # noqa: E402
 from finetune.arguments import DataArguments  # noqa: E402
 from finetune.data import (  # noqa: E402
+    SPLIT_METHOD,
     AudioStore,
     Track,
     WindowDataset,
     collate_meta,  # noqa: E402
     load_splits,
+    recorded_split,
 )
 from finetune.modeling import Featurizer  # noqa: E402
 from finetune.scoring import score_tracks  # noqa: E402
 
+logger = logging.getLogger(__name__)
 HEADER = "| model | dataset | split | scored | tracks | accuracy | macro-F1 |\n|---|---|---|---|---|---|---|"
 
 
@@ -83,7 +89,16 @@ def evaluate_checkpoint(eval_args: EvalArguments, data_args: DataArguments) -> d
     model, fe, window = load_checkpoint(eval_args.model, eval_args.token)
     if torch.cuda.is_available():
         model.to("cuda")
-    data = load_splits(data_args, eval_args.seed, eval_args.token)
+    record = provenance.read_record(eval_args.model)
+    rule = (record or {}).get("rule", {})
+    if rule.get("split") == "random" and "method" not in rule and (data_args.split or "random") == "random":
+        # made by the hand-written split before SPLIT_METHOD: the seed no longer rebuilds it, the record does
+        logger.warning("%s: its random split predates %s; scoring the tracks its record lists instead",
+                       eval_args.model, SPLIT_METHOD)
+        unlimited = replace(data_args, max_train_tracks=None, max_eval_tracks=None)
+        data = recorded_split(load_splits(unlimited, eval_args.seed, eval_args.token), record, data_args)
+    else:
+        data = load_splits(data_args, eval_args.seed, eval_args.token)
     model_ids = {name: int(i) for name, i in model.config.label2id.items()}
     unknown = sorted(set(data.labels) - set(model_ids))
     if unknown:
@@ -91,7 +106,6 @@ def evaluate_checkpoint(eval_args: EvalArguments, data_args: DataArguments) -> d
     if eval_args.eval_split not in data.splits:
         raise ValueError(f"no split {eval_args.eval_split!r}; have {sorted(data.splits)}")
     name = eval_args.name or Path(eval_args.model).name
-    record = provenance.read_record(eval_args.model)
     if record is not None and data.split_name == "random" and record.get("rule", {}).get("split") == "random":
         provenance.check_rebuilt_split(name, record, {s: [t.track_id for t in ts] for s, ts in data.splits.items()},
                                        limited=data_args.max_eval_tracks is not None)
@@ -127,8 +141,6 @@ def markdown_row(m: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    import logging
-
     from transformers import HfArgumentParser
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)

@@ -57,11 +57,11 @@ def confusion_matrix_png(path: str | os.PathLike, labels: Sequence[str], y_true:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
 
     n = len(labels)
-    cm = np.zeros((n, n), dtype=int)
-    for t, p in zip(y_true, y_pred):
-        cm[int(t), int(p)] += 1
+    cm = (confusion_matrix(np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), labels=range(n))
+          if len(y_true) else np.zeros((n, n), dtype=int))  # scikit-learn refuses an empty split
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
     size = max(4.0, 0.55 * n + 2)

@@ -151,21 +151,20 @@ class FeaturesModel:
         raise ValueError(f"unknown member type {kind!r}")
 
     def member_probas(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Each member's probabilities (for analysis); keys are member names."""
-        Z = self.preprocess(X)
+        """Each member's probabilities, keyed by member name (what :meth:`predict_proba` weighs)."""
+        X = np.asarray(X, dtype=np.float64)
+        Z = self.preprocess(X[None, :] if X.ndim == 1 else X)
         return {m["name"]: self._member_proba(m, Z) for m in self.config["members"]}
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """X (n, 57) raw features in ``feature_names`` order -> (n, n_labels) probabilities, rows sum to 1."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 1:
-            X = X[None, :]
-        Z = self.preprocess(X)
-        total = np.zeros((Z.shape[0], len(self.labels)))
+        """X (n, 57) raw features in ``feature_names`` order -> (n, n_labels) probabilities, rows sum to 1:
+        the members' probabilities averaged with their weights."""
+        probas = self.member_probas(X)
+        total = np.zeros((next(iter(probas.values())).shape[0], len(self.labels)))
         wsum = 0.0
         for member in self.config["members"]:
             w = float(member.get("weight", 1.0))
-            total += w * self._member_proba(member, Z)
+            total += w * probas[member["name"]]
             wsum += w
         return total / wsum
 

@@ -242,6 +242,26 @@ def test_evaluate_refuses_a_reshuffled_random_split(trained, music, tmp_path):
         _evaluate(trained, grown)
 
 
+def test_evaluate_honours_a_record_made_before_the_sklearn_split(trained, music, tmp_path, caplog):
+    """A record without the split ``method`` (the hand-written split's) is scored on the tracks it lists,
+    not on a split rebuilt from its seed by another method."""
+    old = tmp_path / "old"
+    shutil.copytree(trained, old)
+    metrics = json.loads((old / "metrics.json").read_text())
+    rec = metrics[RECORD_KEY]
+    assert rec["rule"].pop("method").startswith("sklearn.model_selection.train_test_split")
+    # the old method put other tracks in test: here, the ones the seed now puts in train
+    rec["train_tracks_ids"], rec["test_tracks_ids"] = rec["test_tracks_ids"], rec["train_tracks_ids"]
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    with caplog.at_level(logging.WARNING, logger="finetune.evaluate"):
+        row = _evaluate(old, music)
+    assert "predates" in caplog.text and row["tracks"] == 6 and not row["train_overlap"]["overlapping_tracks"]
+    with pytest.raises(TrainOverlapError, match="6 of the 6 train tracks"):  # its train split is its record's too
+        _evaluate(old, music, "--eval_split", "train")
+    row = _evaluate(old, music, "--max_eval_tracks", "2")
+    assert row["tracks"] == 2
+
+
 def test_ensemble_refuses_members_on_their_own_tracks(trained, music, tmp_path):
     from finetune.ensemble import main
 

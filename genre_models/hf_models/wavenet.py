@@ -135,14 +135,6 @@ class WaveNetForAudioClassification(GenrePreTrainedModel):
         """Input samples per output step of :meth:`frame_features`."""
         return self.config.pool_size ** (len(self.stacks) - 1)
 
-    @property
-    def receptive_field(self) -> int:
-        """About how many input samples one output step of :meth:`frame_features` sees (within a hop)."""
-        k, field = self.config.kernel_size, 0
-        for i, n in enumerate(self.config.stack_layers):
-            field += (k - 1) * 2 ** int(n) * self.config.pool_size**i  # input conv + dilated layers
-        return field + self.hop_length
-
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Xavier for the gated (tanh/sigmoid) and 1×1 convs; the base class for the rest."""
