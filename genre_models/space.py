@@ -153,6 +153,10 @@ def build_space(out: str | Path, models: Sequence[str | dict] | None = None, *, 
     for name in ("requirements.txt", "packages.txt"):
         if (root / name).is_file():
             shutil.copyfile(root / name, out / name)
+    if (root / "requirements-whisper.txt").is_file() and any(_reads_whisper_wheels(src) for src in local):
+        # the app's requirements leave out the Whisper-base wheels; a Space with a Whisper genre model needs them
+        with (out / "requirements.txt").open("a") as fh:
+            fh.write("\n" + (root / "requirements-whisper.txt").read_text())
     (out / "examples").mkdir()
     for p in sorted((root / "examples").iterdir()):
         if p.is_file() and (p.suffix.lower() in EXAMPLE_SUFFIXES or p.name == "LICENSE.md"):
@@ -180,6 +184,14 @@ def build_space(out: str | Path, models: Sequence[str | dict] | None = None, *, 
     (out / "ensemble.json").write_text(json.dumps({"models": entries}, indent=2) + "\n")
     (out / "README.md").write_text(_readme(hub_ids, local_rel, title, source_url, include_default), encoding="utf-8")
     return build
+
+
+def _reads_whisper_wheels(folder: Path) -> bool:
+    """A ``genre_whisper`` head folder fills its encoder from the whisper-base wheels."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type") == "genre_whisper"
+    except (OSError, ValueError):
+        return False
 
 
 def push_space(folder: str | Path, repo_id: str, *, private: bool = False, api=None) -> str:

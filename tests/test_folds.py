@@ -90,7 +90,7 @@ def test_set_valued_labels_are_right_when_the_answer_is_in_the_set():
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def allmusic_dir():
-    from tests.conftest import SHARED_DATA
+    from conftest import SHARED_DATA
 
     root = SHARED_DATA / "allmusic4q"
     if not (root / "tracks.csv").is_file():

