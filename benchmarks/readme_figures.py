@@ -66,6 +66,8 @@ STEPS = [
     Step("heads-whisper", ((HEADS, HEADS_TABLE),),
          "python benchmarks/genre_heads.py --backbone whisper --cache {work}/emb --fold_models {work}/folds "
          "--export {work}/gtzan-whisper"),
+    Step("features-member", ((HEADS, HEADS_TABLE),),
+         "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models features"),
     Step("finetuned", ((HEADS, HEADS_TABLE),),
          "python benchmarks/train_real_audio.py --models yamnet --epochs 3 --patience 2 --threads 2 "
          "--output_dir {work}/folds-finetuned"),
