@@ -36,6 +36,10 @@ from .modeling import (
 # musicnn is a pretrained backbone (genre_models/pretrained/msd-musicnn), not a from-scratch family, so it
 # is not in MODEL_FAMILIES; importing the module registers model_type genre_musicnn with the Auto classes.
 from .musicnn import MusiCNNConfig, MusiCNNFeatureExtractor, MusiCNNForAudioClassification, MusiCNNModel
+
+# The same package's vgg taggers (genre_models/pretrained/msd-vgg, mtt-vgg; musicnn's input): model_type
+# genre_musicnn_vgg.
+from .musicnn_vgg import MusiCNNVGGConfig, MusiCNNVGGForAudioClassification, MusiCNNVGGModel
 from .waveform_extraction import WaveformFeatureExtractor
 from .wavenet import GenreWaveNetConfig, WaveNetForAudioClassification
 
@@ -61,6 +65,7 @@ __all__ = [
     "GenreWaveNetConfig", "MFCCMeanFeatureExtractor", "WaveNetForAudioClassification", "WaveformFeatureExtractor",
     "MODEL_FAMILIES", "MelCNNForAudioClassification", "build_model", "count_parameters", "extractor_options",
     "MusiCNNConfig", "MusiCNNFeatureExtractor", "MusiCNNForAudioClassification", "MusiCNNModel",
+    "MusiCNNVGGConfig", "MusiCNNVGGForAudioClassification", "MusiCNNVGGModel",
     "GenreWhisperConfig", "WhisperGenreForAudioClassification",
     "YAMNetConfig", "YAMNetFeatureExtractor", "YAMNetForAudioClassification", "YAMNetGenreConfig",
     "YAMNetGenreForAudioClassification", "YAMNetModel",
