@@ -1,6 +1,6 @@
 """A short version of ``benchmarks/bench_app_load.py``: concurrent users on a local app, 0 failures.
 
-The full run (20 clients, 2 minutes) is in the README; this one (4 clients, 15 s, 5-s clips, at
+The full run (20 clients, 2 minutes) is in docs/robustness.md; this one (4 clients, 15 s, 5-s clips, at
 most 16 requests) proves the queue serves every concurrent user and reports sane figures.
 """
 from __future__ import annotations
