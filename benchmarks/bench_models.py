@@ -3,6 +3,7 @@
     python benchmarks/bench_models.py                       # all our families, torch threads 1
     python benchmarks/bench_models.py --models wavenet,dnn --threads 2 --runs 9
     python benchmarks/bench_models.py --models none --shipped gtzan-musicnn,gtzan-yamnet,gtzan-whisper
+    python benchmarks/bench_models.py --models none --shipped msd-musicnn,mtt-musicnn,msd-vgg,mtt-vgg
 
 Each family is built with its default config (10 GTZAN genres), saved as a model folder with a
 3-s scoring window (what ``benchmarks/train_real_audio.py`` trains) and loaded back through
@@ -11,7 +12,10 @@ Each family is built with its default config (10 GTZAN genres), saved as a model
 batch). Reported: the median over ``--runs`` of this process's CPU time (``time.process_time``: all
 its threads, not other processes' work on a shared machine) and of the wall time, plus the share of
 CPU time spent in feature extraction. ``--shipped`` times shipped genre model folders
-(``genre_models/pretrained/<name>``) the same way, on the same clip resampled to their rate. The
+(``genre_models/pretrained/<name>``) the same way, on the same clip resampled to their rate; a tagger
+folder (multi-label, e.g. ``msd-musicnn``, ``mtt-vgg``), which ``load_model`` refuses as a genre model,
+is timed through the same ``TransformersClassifier`` on 3-s windows (its softmax over the tags costs
+what a sigmoid would). The
 clip is GTZAN's ``blues.00000.wav`` when ``../shared/data/gtzan`` is there, else a synthetic signal
 (the cost does not depend on content).
 """
@@ -89,9 +93,17 @@ def timed(clf, windows: list[np.ndarray], runs: int) -> dict[str, float]:
 
 def measure_folder(folder: Path, y: np.ndarray, runs: int) -> dict[str, float]:
     """The same timings for a model folder as it is shipped (its own rate and window)."""
+    import json
+
     import soxr
 
-    clf = load_model(str(folder))
+    from genre_models.registry import TransformersClassifier
+
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("problem_type") == "multi_label_classification":
+        clf = TransformersClassifier(str(folder), folder.name, {**config, "window_seconds": WINDOW_SECONDS})
+    else:
+        clf = load_model(str(folder))
     audio = soxr.resample(y, SR, clf.sample_rate, quality="HQ").astype(np.float32)
     n = int(round(clf.window_seconds * clf.sample_rate))
     windows = [audio[i : i + n] for i in range(0, audio.size - n + 1, n)]

