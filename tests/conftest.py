@@ -46,3 +46,23 @@ def fma_like_model(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     fe.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def toy_genres(tmp_path_factory) -> Path:
+    """Two "genres" for fine-tuning tests, cut from the project's own CC0 examples: ``metal/`` and
+    ``classical/``, 6 tracks of 3.5 s each (the first 21 s of the metal riff and of the string piece).
+    Real music keeps a pretrained backbone's batch-norm statistics meaningful; pure tones shift them
+    so far that a few steps in train mode leave the eval-mode model guessing."""
+    import soundfile as sf
+
+    from genre_models.audio import load_audio
+
+    root, sr = tmp_path_factory.mktemp("toy_genres"), 22050
+    for genre, name in (("metal", "metal_riff.mp3"), ("classical", "classical_strings.ogg")):
+        y = load_audio(REPO / "examples" / name, sr)
+        (root / genre).mkdir()
+        n = int(3.5 * sr)
+        for i in range(6):
+            sf.write(root / genre / f"{genre}.{i:05d}.wav", y[i * n:(i + 1) * n], sr)
+    return root

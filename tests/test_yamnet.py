@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
@@ -238,38 +237,44 @@ def test_new_genre_head_saves_and_loads(audioset, fixture, tmp_path):
         assert torch.equal(again(x).logits, model(x).logits)
 
 
-def test_finetune_yamnet_on_toy_data(tmp_path):
-    """``--model yamnet`` starts from the shipped AudioSet weights with a new 2-genre softmax head."""
-    sr = 22050
-    rng = np.random.default_rng(1)
-    for genre, freq in (("low", 120.0), ("high", 2500.0)):
-        (tmp_path / "data" / genre).mkdir(parents=True)
-        for i in range(3):
-            t = np.arange(int(3.5 * sr)) / sr
-            y = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.9, 1.1) * t) + 0.01 * rng.standard_normal(t.size)
-            sf.write(tmp_path / "data" / genre / f"{genre}.{i:05d}.wav", y.astype(np.float32), sr)
+def test_finetune_yamnet_on_toy_data(toy_genres, tmp_path):
+    """``--model yamnet`` starts from the shipped AudioSet weights with a new 2-genre softmax head and
+    fine-tunes the whole network: every held-out test track gets its genre (also through
+    ``load_model``/``predict``), and the backbone's weights moved (a frozen backbone or an untrained
+    model fails here)."""
     out = tmp_path / "out"
     pytest.importorskip("accelerate")
     from finetune import train as ftrain  # in this process: saves ~10 s of imports (tests/test_train.py does too)
 
-    ftrain.main(["--model", "yamnet", "--dataset", "audiofolder", "--data_dir", str(tmp_path / "data"),
-                 "--output_dir", str(out), "--chunk_seconds", "3", "--num_train_epochs", "1",
-                 "--per_device_train_batch_size", "2", "--dataloader_num_workers", "0",
-                 "--preprocessing_num_workers", "1", "--valid_fraction", "0.2", "--test_fraction", "0.2",
-                 "--disable_tqdm", "--report_to", "none"])
+    metrics = ftrain.main(["--model", "yamnet", "--dataset", "audiofolder", "--data_dir", str(toy_genres),
+                           "--output_dir", str(out), "--chunk_seconds", "3", "--num_train_epochs", "1",
+                           "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
+                           "--dataloader_num_workers", "0", "--preprocessing_num_workers", "1",
+                           "--valid_fraction", "0.17", "--test_fraction", "0.34", "--disable_tqdm",
+                           "--report_to", "none"])
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "genre_yamnet" and config["problem_type"] == "single_label_classification"
-    assert sorted(config["id2label"].values()) == ["high", "low"] and config["window_seconds"] == 3.0
+    assert sorted(config["id2label"].values()) == ["classical", "metal"] and config["window_seconds"] == 3.0
+    # right on its task: the 4 held-out test tracks (2 per genre; a constant answer scores 0.5)
+    answers = metrics["test_predictions"]
+    assert len(answers) == 4 and all(answers[t] == t.split(".")[0] for t in answers), metrics["history"]
+    assert metrics["test_accuracy"] == 1.0
+    from genre_models import load_model, predict
+
+    model = load_model(out)
+    for track in answers:
+        pred = predict(toy_genres / track.split(".")[0] / f"{track}.wav", model)
+        assert pred.labels == ["classical", "metal"] and abs(pred.probs.sum() - 1) < 1e-6
+        assert pred.genre == track.split(".")[0], (track, pred.as_dict())
     from safetensors.numpy import load_file
 
     tuned, base = load_file(out / "model.safetensors"), load_file(FOLDER / "model.safetensors")
     assert tuned["classifier.weight"].shape == (2, 1024) and tuned["classifier.weight"].dtype == np.float32
-    key = "yamnet.layers.13.pointwise"
-    assert np.all(tuned[f"{key}.weight_scale"] == 1)  # fine-tuned checkpoints are plain float32
-    base_weight = base[f"{key}.weight"].astype(np.float32) * base[f"{key}.weight_scale"][:, None, None, None]
-    # the backbone started from the AudioSet weights (fine-tuned a little, not re-initialised)
-    assert np.corrcoef(tuned[f"{key}.weight"].ravel(), base_weight.ravel())[0, 1] > 0.99
-    from genre_models import load_model, predict
-
-    pred = predict(tmp_path / "data" / "low" / "low.00000.wav", load_model(out))
-    assert pred.labels == ["high", "low"] and abs(pred.probs.sum() - 1) < 1e-6
+    assert np.all(tuned["yamnet.layers.13.pointwise.weight_scale"] == 1)  # fine-tuned checkpoints are plain float32
+    # the backbone started from the AudioSet weights (int8 · scale; close to them, not re-initialised) and
+    # was trained: every conv layer moved (relative change 6e-4 to 0.06 here; 0 when only the head trains)
+    moved = {}
+    for key in (k for k in base if k.startswith("yamnet.") and k.endswith(".weight")):
+        start = base[key].astype(np.float32) * base[f"{key}_scale"].reshape(-1, 1, 1, 1)
+        moved[key] = float(np.linalg.norm(tuned[key] - start) / np.linalg.norm(start))
+    assert len(moved) == 27 and 1e-4 < min(moved.values()) and max(moved.values()) < 0.3, moved
