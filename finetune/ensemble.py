@@ -139,17 +139,38 @@ def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
     return float(sk_log_loss(np.asarray(y), probs, labels=np.arange(probs.shape[1])))
 
 
-def fit_mixture(scored: Scored, penalty: float = 0.01) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def set_log_loss(probs: np.ndarray, allowed: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Weighted mean of ``−log Σ_{g ∈ allowed} p(g)``: :func:`log_loss` for a set-valued label (a one-hot
+    ``allowed`` row is the ordinary term; AllMusic's ``metal|pop|rock`` counts the three together).
+    Same flooring and row rescaling as :func:`log_loss`."""
+    probs = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
+    probs /= probs.sum(axis=1, keepdims=True)
+    terms = -np.log(np.clip((probs * np.asarray(allowed, dtype=bool)).sum(axis=1), 1e-12, 1.0))
+    return float(np.average(terms, weights=sample_weight))
+
+
+def one_hot(y: np.ndarray, n_labels: int) -> np.ndarray:
+    out = np.zeros((len(y), n_labels), dtype=bool)
+    out[np.arange(len(y)), np.asarray(y, dtype=int)] = True
+    return out
+
+
+def fit_mixture(scored: Scored, penalty: float = 0.01, allowed: np.ndarray | None = None,
+                sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Weights (summing to 1) and temperatures minimising penalised log-loss on ``scored``.
 
     Parameters are ``log T_m`` and weight logits ``a_m`` (``w = softmax(a)``), so both stay valid
-    whatever the optimiser tries; L-BFGS from equal weights and T = 1.
+    whatever the optimiser tries; L-BFGS from equal weights and T = 1. ``allowed`` ``(tracks, labels)``:
+    set-valued labels (:func:`set_log_loss`; default: ``scored.y`` one-hot); ``sample_weight``: per track
+    (e.g. so that two collections of tracks count equally whatever their sizes).
     """
     from scipy.optimize import minimize
 
     n = len(scored.models)
     if len(scored.y) == 0:
         raise ValueError("the fit split has no tracks to learn from")
+    if allowed is None:
+        allowed = one_hot(scored.y, len(scored.labels))
 
     def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         log_t, a = np.clip(theta[:n], -3.0, 3.0), theta[n:]
@@ -158,7 +179,7 @@ def fit_mixture(scored: Scored, penalty: float = 0.01) -> tuple[np.ndarray, np.n
 
     def objective(theta: np.ndarray) -> float:
         w, t = unpack(theta)
-        return log_loss(mixture(scored, w, t), scored.y) + penalty * float(theta @ theta)
+        return set_log_loss(mixture(scored, w, t), allowed, sample_weight) + penalty * float(theta @ theta)
 
     start = np.zeros(2 * n)
     res = minimize(objective, start, method="L-BFGS-B", bounds=[(-3.0, 3.0)] * n + [(-8.0, 8.0)] * n)
