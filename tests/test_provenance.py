@@ -89,10 +89,21 @@ def test_rebuilt_split_must_be_the_recorded_one():
         check_rebuilt_split("m", rec, {"valid": ["a.3"], "test": []})
 
 
+def _shipped_heads() -> list[str]:
+    """The default ensemble's members and every shipped folder with a genre head fit on real audio."""
+    from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE
+
+    pretrained = DEFAULT_ENSEMBLE_FILE.parent
+    members = [m["model"] for m in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]]
+    return sorted({*members, *(p.parent.name for p in pretrained.glob("*/genre_head.json"))})
+
+
 def test_shipped_models_record_their_tracks(gtzan_dir):
-    """The features model: every usable row of the table; the musicnn head: real audio here, the 70
-    clips at least (all 380 tracks once it is re-exported on them)."""
+    """The features model: every usable row of the table. Every default-ensemble member and shipped
+    genre head: all 380 real GTZAN tracks, the 70 30-s clips and the 310 excerpts (a record of the
+    clips alone, or of any subset, fails), under the hash the record states."""
     import csv
+    import re
 
     from genre_models.features_model import DEFAULT_MODEL_DIR
 
@@ -100,10 +111,21 @@ def test_shipped_models_record_their_tracks(gtzan_dir):
         rows = {canonical_id(r["filename"]) for r in csv.DictReader(fh)} - {"jazz.00054"}
     features = read_record("gtzan-features")
     assert features == read_record(DEFAULT_MODEL_DIR) and set(features["train_tracks_ids"]) == rows
-    musicnn = set(read_record("gtzan-musicnn")["train_tracks_ids"])
     clips = {canonical_id(p.name) for p in (gtzan_dir / "audio").glob("*.wav")}
     excerpts = {canonical_id(p.name) for p in (gtzan_dir / "snippets").glob("*.wav")}
-    assert len(clips) == 70 and clips <= musicnn <= clips | excerpts
+    assert len(clips) == 70 and len(excerpts) == 310 and not clips & excerpts
+    gtzan_id = re.compile(r"^(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)\.\d{5}$")
+    heads = _shipped_heads()
+    assert {"gtzan-musicnn", "gtzan-yamnet"} <= set(heads)
+    for name in heads:
+        record = read_record(name)
+        assert record is not None, f"{name} has no track record"
+        learned = set(record["train_tracks_ids"])
+        assert record["train_tracks_sha256"] == ids_sha256(record["train_tracks_ids"]), name
+        # exactly the 380 real GTZAN tracks (other data sets' ids may come beside them)
+        gtzan = {t for t in learned if gtzan_id.match(t)}
+        assert gtzan == clips | excerpts, (name, f"{len(gtzan & clips)} of 70 clips, {len(gtzan & excerpts)} of "
+                                           f"310 excerpts, {len(gtzan - clips - excerpts)} others")
 
 
 # ------------------------------------------------------------------------------------------ the folds
