@@ -268,6 +268,28 @@ def test_killed_run_resumes_to_identical_weights(music, tmp_path):
             assert torch.equal(a[key], b[key]), (name, key)
 
 
+def test_training_learns_a_separable_problem(tmp_path):
+    """train.py must learn: 3 clearly distinct "genres" (low tones, high tones, noise bursts), 12 clips
+    of 2 s each, 12 held-out test tracks (4 per genre), the model kept at the lowest validation loss.
+    A model that never learns scores about 1/3 (chance, or one answer for everything); this one must
+    get at least 11 of the 12 and end with a training loss under half its first epoch's."""
+    root = tmp_path / "data"
+    rng = np.random.default_rng(7)
+    for genre in ("low", "high", "noise"):
+        (root / genre).mkdir(parents=True)
+        for i in range(12):
+            sf.write(root / genre / f"{genre}.{i:05d}.wav", clip(genre, 2.0, rng), SR)
+    args = ["--model", "mel_cnn", "--dataset", "audiofolder", "--data_dir", str(root), "--output_dir",
+            str(tmp_path / "out"), "--chunk_seconds", "1.5", "--num_train_epochs", "5", "--learning_rate", "3e-3",
+            "--per_device_train_batch_size", "4", "--valid_fraction", "0.17", "--test_fraction", "0.34",
+            "--metric_for_best_model", "loss", "--dataloader_num_workers", "0", "--preprocessing_num_workers", "1",
+            "--disable_tqdm", "--report_to", "none", "--config_overrides", json.dumps(OURS["mel_cnn"])]
+    metrics = ftrain.main(args)
+    history = [(round(h["train_loss"], 3), round(h["valid_loss"], 3)) for h in metrics["history"]]
+    assert metrics["test_tracks"] == 12 and metrics["test_accuracy"] >= 11 / 12, (metrics["test_accuracy"], history)
+    assert metrics["history"][-1]["train_loss"] < 0.5 * metrics["history"][0]["train_loss"], history
+
+
 def test_early_stopping_keeps_the_best_epoch(music, tmp_path):
     """Learning rate 0 (lstm: no BatchNorm, so nothing moves): no epoch beats the first, so with
     patience 1 training stops after epoch 2 of 5 and the first epoch's model is the one kept."""
