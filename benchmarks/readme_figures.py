@@ -225,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work_dir", type=Path, default=None, help="scratch folder for fold models and caches")
     args = parser.parse_args(argv)
     if args.list:
+        width = max(len(s.name) for s in STEPS)
         for step in STEPS:
             quoted = "; ".join(f"{page} § {section}" for page, section in step.where)
-            print(f"{step.name:18s} {quoted}\n{'':18s} $ {step.command}")
+            print(f"{step.name:{width}s} {quoted}\n{'':{width}s} $ {step.command}")
         return 0
     if args.check:
         found = problems()
