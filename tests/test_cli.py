@@ -60,22 +60,40 @@ def test_predict_rows_and_csv(songs, tmp_path):
     np.testing.assert_allclose(mean, [float(rows[0][g]) for g in GTZAN_GENRES], atol=2e-6)
 
 
+# examples the default ensemble answers right and confidently (0.98 classical, 0.75 country; the table
+# of answers is tests/test_shipped_models.py's EXPECTED, which says what to update when the default changes)
+CONFIDENT_EXAMPLES = ("classical_strings.ogg", "country_twang.mp3")
+
+
 def test_default_is_the_shipped_ensemble(songs, tmp_path):
     """No --model: the musicnn and YAMNet genre models, both in the per-window CSV, each scoring at most
-    its max_windows windows spread from the start to the end of the 70-s song."""
+    its max_windows windows spread from the start to the end of the 70-s song. Music gets the right
+    genre and the verdict ``music``; the synthetic tone is not called music."""
     import json
+
+    from test_shipped_models import EXPECTED
 
     from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE
 
     out, windows = tmp_path / "pred.csv", tmp_path / "windows.csv"
-    res = run("predict", songs["long"], "--csv", out, "--windows-csv", windows)
+    examples = [REPO / "examples" / name for name in CONFIDENT_EXAMPLES]
+    res = run("predict", songs["long"], *examples, "--csv", out, "--windows-csv", windows)
     assert res.returncode == 0, res.stderr
-    [row] = list(csv.DictReader(out.open()))
-    assert abs(sum(float(row[g]) for g in GTZAN_GENRES) - 1) < 1e-4
-    assert row["music"] in ("music", "tones", "other", "noise") and 0 <= float(row["music_share"]) <= 1
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
+    assert sorted(rows) == sorted(["long song.wav", *CONFIDENT_EXAMPLES])
+    for row in rows.values():
+        assert abs(sum(float(row[g]) for g in GTZAN_GENRES) - 1) < 1e-4
+    for name in CONFIDENT_EXAMPLES:
+        written_as, answered = EXPECTED[name]
+        assert written_as == answered, f"{name} is no longer answered right: pick another confident example"
+        assert rows[name]["genre"] == answered, (name, rows[name])
+        assert rows[name]["music"] == "music" and float(rows[name]["music_share"]) == 1.0, (name, rows[name])
+    tone = rows["long song.wav"]  # a 220-Hz tone with a click track (README: test tones are not music)
+    assert tone["music"] in ("tones", "noise", "other") and float(tone["music_share"]) < 0.5, tone
     per_model = {}
     for r in csv.DictReader(windows.open()):
-        per_model.setdefault(r["model"], []).append((float(r["start"]), float(r["end"])))
+        if Path(r["path"]).name == "long song.wav":
+            per_model.setdefault(r["model"], []).append((float(r["start"]), float(r["end"])))
     limits = {Path(m["model"]).name: m["max_windows"] for m in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]}
     assert set(per_model) == set(limits) == {"gtzan-musicnn", "gtzan-yamnet"}
     for name, spans in per_model.items():
