@@ -115,6 +115,7 @@ def predict(
     ``max_windows`` bounds the work of a costly model on a long song: when no hop is given and the
     header says the track holds more windows than that, the hop grows so that ``max_windows``
     windows are spread evenly from the start to the end (the timeline gets sparser, never shorter).
+    Default: the model's ``max_windows`` attribute (a taught head's), else every window.
 
     ``on_window`` sees each window as it is scored (e.g. to draw or store the audio as it streams;
     the app decodes its spectrogram separately, beside the models).
@@ -124,6 +125,8 @@ def predict(
     before any audio is decoded.
     """
     metadata = as_metadata(metadata)
+    if max_windows is None:  # the model's own (a taught embedding head's config.max_windows), if any
+        max_windows = getattr(model, "max_windows", None)
     unknown = check_metadata(model.name, getattr(model, "metadata_fields", ()), metadata)
     sr = model.sample_rate
     window = int(round(model.window_seconds * sr))

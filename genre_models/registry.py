@@ -80,6 +80,8 @@ class TransformersClassifier:
         # musicnn's 50 MSD tags (the musicnn genre model keeps the tagger's layer); empty for others
         self.audioset_labels: list[str] = list(getattr(self.model.config, "audioset_labels", None) or [])
         self.tag_labels: list[str] = list(getattr(self.model.config, "tag_labels", None) or [])
+        # a model taught on a few windows spread over each song scores songs the same way (predict's max_windows)
+        self.max_windows: int | None = int(config["max_windows"]) if config.get("max_windows") else None
         self.window_seconds = float(
             config.get("window_seconds")
             or getattr(self.feature_extractor, "chunk_seconds", None)

@@ -23,6 +23,10 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from .cnn1d import CNN1DForAudioClassification, GenreCNN1DConfig
 from .configuration import GenreCRNNConfig, GenreLSTMConfig, GenreMelCNNConfig
 from .dnn import DNNForAudioClassification, GenreDNNConfig
+
+# a linear head on the shipped backbones' window embeddings (genre_models.embeddings; `genre_models teach`
+# writes these): model_type genre_embedding_head, a folder holding only the head
+from .embedding_head import EmbeddingHeadConfig, EmbeddingHeadForAudioClassification
 from .feature_extraction import LogMelFeatureExtractor, MFCCFeatureExtractor
 from .lstm_meta import GenreLSTMMetaConfig, LSTMMetaForAudioClassification, MetadataMFCCFeatureExtractor
 from .mfcc_mean_extraction import MFCCMeanFeatureExtractor
@@ -68,7 +72,7 @@ __all__ = [
     "MusiCNNVGGConfig", "MusiCNNVGGForAudioClassification", "MusiCNNVGGModel",
     "GenreWhisperConfig", "WhisperGenreForAudioClassification",
     "YAMNetConfig", "YAMNetFeatureExtractor", "YAMNetForAudioClassification", "YAMNetGenreConfig",
-    "YAMNetGenreForAudioClassification", "YAMNetModel",
+    "YAMNetGenreForAudioClassification", "YAMNetModel", "EmbeddingHeadConfig", "EmbeddingHeadForAudioClassification",
 ]
 
 # family name -> (config class, model class, feature-extractor class, default extractor kwargs).
