@@ -19,6 +19,8 @@ from .library import LibraryOptions, ModelSpec, ScoreSettings, run_library
 from .metadata import TrackMetadata
 from .space import add_parser as add_space_parser
 from .space import run_space
+from .teach import add_parser as add_teach_parser
+from .teach import run as run_teach
 from .windows import iter_windows
 
 
@@ -49,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="add AudioSet's wider genre (YAMNet: techno, house, funk, soul, folk, latin, ...): columns "
                         "wide_genre, wide_score, outside_gtzan (its best has no GTZAN counterpart), wide_top3. "
                         "The music check (music, music_share) is always there")
+    p.add_argument("--disagreements", action="store_true",
+                   help="read each file's genre tag (as a model from `teach` reads them) and list the songs whose "
+                        "tag the model contradicts, most confident first, instead of the rows on stdout; the table "
+                        "(--csv) gets the columns tag and disagrees")
+    p.add_argument("--confidence", type=float, default=0.5, metavar="P",
+                   help="--disagreements lists contradictions the model is at least this sure of (default 0.5)")
     lib = p.add_argument_group("whole libraries", "also under torchrun / accelerate launch: each process scores a "
                                "share of the sorted files and process 0 merges the parts into OUT")
     lib.add_argument("--recursive", "-r", action="store_true", help="walk folders given as PATH, all the way down")
@@ -74,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--per-window", type=float, default=None, metavar="SECONDS",
                    help="one row per window of this many seconds instead of one per file")
     f.add_argument("--max-seconds", type=float, default=600.0, help="refuse files longer than this (default 10 min)")
+    add_teach_parser(sub)
     add_space_parser(sub)
     return parser
 
@@ -98,7 +107,8 @@ def run_predict(args: argparse.Namespace) -> int:
         resume=args.resume, retry_errors=args.retry_errors,
         models=ModelSpec(str(args.ensemble) if args.ensemble else None, tuple(args.model or ())),
         settings=ScoreSettings(args.hop, args.max_seconds, windows=args.windows_csv is not None,
-                               wide_genres=args.wide_genres),
+                               wide_genres=args.wide_genres, disagreements=args.disagreements,
+                               confidence=args.confidence),
         metadata=TrackMetadata(args.title, args.artist, args.listens, args.comments, args.favorites),
         metadata_csv=args.metadata_csv, device=args.device))
 
@@ -134,7 +144,8 @@ def run_features(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"predict": run_predict, "features": run_features, "space": run_space}[args.command](args)
+        return {"predict": run_predict, "features": run_features, "space": run_space,
+                "teach": run_teach}[args.command](args)
     except ValueError as err:  # a model that cannot be loaded, a bad option value
         print(f"error: {err}", file=sys.stderr)
         return 2

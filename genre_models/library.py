@@ -134,11 +134,15 @@ def _walk(top: Path, recursive: bool, warn: Callable[[str], None]) -> Iterator[P
 # rows
 # ---------------------------------------------------------------------------------------------
 
-def prediction_row(path: str, answer: Prediction, wide: bool = False) -> dict[str, str]:
+def prediction_row(path: str, answer: Prediction, wide: bool = False,
+                   tag: tuple[list[str], list[str]] | None = None) -> dict[str, str]:
     """One file's row in the table of its label set: path, genre, each label's probability, then the
     music check (``music``: music, speech, silence, noise, tones or other; ``music_share``: the share of
     the audio that sounds like music) and, with ``wide`` (``--wide-genres``), AudioSet's wider genre:
     the best one, its score, whether it lies outside the label set's genres, and the top three.
+    With ``tag`` (``--disagreements``: the labels of the model the file's genre tag names, and the
+    tag's labels as read): ``tag`` and ``disagrees`` (yes / no / empty when the tag names none of the
+    model's labels).
 
     The single place a column is added: table headers come from it (:func:`table_columns`), and
     the CSV, the Parquet, stdout and every worker go through it."""
@@ -153,6 +157,10 @@ def prediction_row(path: str, answer: Prediction, wide: bool = False) -> dict[st
         row["wide_score"] = f"{best[1]:.3f}" if best else ""
         row["outside_gtzan"] = ("yes" if reading.wide.outside_gtzan else "no") if best else ""
         row["wide_top3"] = "; ".join(f"{n} {v:.3f}" for n, v in reading.wide.top) if reading else ""
+    if tag is not None:
+        named, read = tag
+        row["tag"] = "; ".join(read)
+        row["disagrees"] = ("yes" if answer.genre not in named else "no") if named else ""
     return row
 
 
@@ -171,9 +179,9 @@ def _blank(labels: Sequence[str]) -> Prediction:
     return Prediction(list(labels), np.full(n, 1.0 / n), np.zeros((0, 2)), np.zeros((0, n)), 0.0, "")
 
 
-def table_columns(labels: Sequence[str], wide: bool = False) -> list[str]:
+def table_columns(labels: Sequence[str], wide: bool = False, tags: bool = False) -> list[str]:
     """The header of a label set's table: the keys :func:`prediction_row` gives."""
-    return list(prediction_row("", _blank(labels), wide))
+    return list(prediction_row("", _blank(labels), wide, ([], []) if tags else None))
 
 
 def window_columns(labels: Sequence[str]) -> list[str]:
@@ -281,6 +289,8 @@ class ScoreSettings:
     max_seconds: float | None = None
     windows: bool = False  # compute the per-window rows too
     wide_genres: bool = False  # add AudioSet's wider-genre columns
+    disagreements: bool = False  # read each file's genre tag: columns tag, disagrees (genre_models.teach)
+    confidence: float = 0.5  # --disagreements lists contradictions at least this sure
 
 
 @dataclass
@@ -314,12 +324,33 @@ def score_file(ensemble: Ensemble, task: Task, settings: ScoreSettings) -> FileR
         return FileResult(task.path, error=f"unexpected {type(err).__name__}: {err}")
     result = FileResult(task.path, rows=[None] * len(groups), windows=[[] for _ in groups],
                         notes=list(answers[0].problems))
+    tag_values = _tag_values(task.path) if settings.disagreements else None
     for answer in answers:  # a set whose models were all left out (metadata) has no answer
         k = groups[tuple(answer.labels)]
-        result.rows[k] = prediction_row(task.path, answer, settings.wide_genres)
+        tag = _tag_check(ensemble, answer.labels, tag_values) if tag_values is not None else None
+        result.rows[k] = prediction_row(task.path, answer, settings.wide_genres, tag)
         if settings.windows:
             result.windows[k] = window_rows(task.path, answer)
     return result
+
+
+def _tag_values(path: str) -> list[str]:
+    from .filetags import read_tags
+
+    return read_tags(path).genres
+
+
+def _tag_check(ensemble: Ensemble, labels: Sequence[str], values: list[str]) -> tuple[list[str], list[str]]:
+    """The tag read as the label set's taught model reads it (its ``config.teach``), else by label key."""
+    from .teach import label_matcher
+
+    teach = None
+    for m in ensemble.members:
+        config = getattr(getattr(m.model, "model", None), "config", None)
+        if list(m.model.labels) == list(labels) and getattr(config, "teach", None):
+            teach = config.teach
+            break
+    return label_matcher(labels, teach)(values)
 
 
 _WORKER: dict[str, Any] = {}
@@ -484,6 +515,7 @@ class Layout:
     windows_out: Path | None
     labels: list[list[str]]
     wide: bool = False  # the wider-genre columns (--wide-genres)
+    tags: bool = False  # the tag, disagrees columns (--disagreements)
 
     @property
     def n_groups(self) -> int:
@@ -502,7 +534,7 @@ class Layout:
         cols: dict[Path, list[str]] = {}
         for k, labels in enumerate(self.labels):
             if tset.tables[k] is not None:
-                cols[tset.tables[k]] = table_columns(labels, self.wide)
+                cols[tset.tables[k]] = table_columns(labels, self.wide, self.tags)
             if tset.windows:
                 cols[tset.windows[k]] = window_columns(labels)
         if tset.ledger is not None and tset.ledger not in cols:
@@ -834,7 +866,7 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
     listed = find_audio(opts.paths, recursive=opts.recursive,  # every process walks; process 0 tells
                         warn=warn if shard.rank == 0 else lambda message: None)
     mine = sorted(listed, key=str)[shard.rank::shard.world] if shard.world > 1 else listed
-    layout = Layout(opts.out, opts.windows_out, labels, opts.settings.wide_genres)
+    layout = Layout(opts.out, opts.windows_out, labels, opts.settings.wide_genres, opts.settings.disagreements)
     final = layout.final()
     own = final if shard.world == 1 else final.part(shard.rank, shard.world)
     columns = {**layout.columns(final), **layout.columns(own)}
@@ -863,7 +895,8 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
         progress = Progress(len(todo), skipped, prefix, out, err)
         per_file = read_metadata_csv(opts.metadata_csv) if opts.metadata_csv else {}
         tasks = (Task(str(f), _metadata(f, per_file, opts.metadata)) for f in todo)
-        stdout_rows = shard.world == 1
+        stdout_rows = shard.world == 1 and not opts.settings.disagreements  # the report goes there instead
+        seen_rows: list[list[dict[str, str]]] = [[] for _ in groups]  # for the report, without --csv
         spools = [tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") for _ in groups] \
             if stdout_rows and len(groups) > 1 else []
         if stdout_rows and len(groups) == 1:
@@ -878,6 +911,8 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
                 for note in result.notes:
                     progress.note(f"{result.path}: {note}")
                 for k, row in enumerate(result.rows):
+                    if row is not None and opts.settings.disagreements and final.tables[k] is None:
+                        seen_rows[k].append(row)
                     if row is not None and stdout_rows:
                         line = ",".join(row.values())
                         if spools:
@@ -907,8 +942,19 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
                 return 0  # process 0 reports for the whole run (a non-zero exit here would stop the others)
             wait_for_markers(final, shard, warn)
         if final.ledger is None:
+            if opts.settings.disagreements:
+                for k in range(len(groups)):
+                    out.write((f"# label set {k + 1}\n" if len(groups) > 1 else "")
+                              + disagreement_report(seen_rows[k], opts.settings.confidence))
+                out.flush()
             return 1 if failed else 0
         _finish(final, layout, columns, shard, warn)
+        if opts.settings.disagreements:
+            for k in range(len(groups)):
+                rows = seen_rows[k] if final.tables[k] is None else _table_rows(final.tables[k])
+                report = disagreement_report(rows, opts.settings.confidence)
+                out.write((f"# label set {k + 1}\n" if len(groups) > 1 else "") + report)
+            out.flush()
         errors = read_errors(final.errors)
         n_failed = sum(1 for f in listed if str(f) in errors)
         if n_failed and opts.out is not None:
@@ -916,6 +962,31 @@ def run_library(opts: LibraryOptions, *, out: TextIO | None = None, err: TextIO 
         return 1 if n_failed else 0
     finally:
         shard.stop()
+
+
+def _table_rows(path: Path) -> list[dict[str, str]]:
+    header, rows = journal.read_table(path)
+    return [dict(zip(header, row)) for row in rows] if header else []
+
+
+def disagreement_report(rows: Sequence[dict[str, str]], confidence: float = 0.5) -> str:
+    """The songs whose genre tag the model contradicts at least ``confidence`` sure, most confident
+    first: ``path: tag says Rock; sounds like Jazz, 92 %`` (``--disagreements``)."""
+    found = []
+    for row in rows:
+        if row.get("disagrees") != "yes":
+            continue
+        p = float(row.get(row["genre"], "nan"))
+        found.append((p, row["path"], row["tag"], row["genre"]))
+    found.sort(key=lambda f: (-f[0], f[1]))
+    sure = [f for f in found if f[0] >= confidence]
+    compared = sum(1 for row in rows if row.get("disagrees") in ("yes", "no"))
+    lines = [f"# {len(sure)} of {compared} song(s) whose tag names one of the model's labels: the model is at least "
+             f"{confidence:.0%} sure of another, most confident first"
+             + (f" ({len(found) - len(sure)} more disagree less surely: see the disagrees column)"
+                if len(found) > len(sure) else "")]
+    lines += [f"{path}: tag says {tag}; sounds like {genre}, {p:.0%}" for p, path, tag, genre in sure]
+    return "\n".join(lines) + "\n"
 
 
 def _metadata(path: Path, per_file: dict[str, TrackMetadata], shared: TrackMetadata) -> TrackMetadata | None:
