@@ -14,11 +14,15 @@ from ``genre_models/pretrained`` (as ``gtzan-whisper`` fills its encoder), with 
   the app cuts a song (``plan_windows``; at most ``config.max_windows`` spread evenly), every window goes
   through :meth:`genre_models.embeddings.Backbone.embed` — the code ``teach`` cached its vectors with —
   and the listed ``config.backbones`` variants are concatenated (:func:`~genre_models.embeddings.stack_features`).
-* Output: per window ``log p = log_softmax(classifier(x))`` (``window_log_probs``, where a
-  log-linear prior can later be mixed in, as the YAMNet genre model mixes AudioSet's genre classes);
-  an example's ``logits`` are the log of its windows' mean probability, so ``softmax(logits)`` is
-  the app's track answer. With YAMNet among the backbones, ``output_hidden_states=True`` gives
-  ``(embedding, mean AudioSet scores, flatness)`` per example: the app's music check, same pass.
+* Output: per window ``log p = log_softmax(classifier(x))`` (``window_log_probs``), mixed log-linearly
+  with ``config.priors``: a backbone's own genre classes read by name (AudioSet's for YAMNet, the
+  MSD/MTT tags for musicnn; :mod:`genre_models.priors`), each calibrated (``scale``, ``bias``) and
+  weighed (``weight``): ``log_softmax((1 − Σw)·log p + Σ w_k·log p_prior_k)``, the arithmetic
+  ``benchmarks/default_ensemble.py`` fit them with. An example's ``logits`` are the log of its windows'
+  mean probability, so ``softmax(logits)`` is the app's track answer. With YAMNet among the backbones,
+  ``output_hidden_states=True`` gives ``(embedding, mean AudioSet scores, flatness)`` per example: the
+  app's music check, same pass; with ``config.tag_labels`` (a musicnn tagger among them) it gives
+  ``(embedding, mean tag probabilities, mean tag logits)``: the app's tags.
 * ``config.head``: how the head was made (C, CV figures, songs); ``config.teach``: how ``teach`` read the
   labels from tags (the merged spellings), so ``predict --disagreements`` reads tags the same way.
 """
@@ -43,6 +47,7 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .. import priors
 from ..embeddings import SAMPLE_RATE, WINDOW_SECONDS, Feature, load_backbone, stack_features, window_vectors
 from ..windows import plan_windows
 from .configuration import REQUIRES
@@ -65,6 +70,11 @@ class EmbeddingHeadConfig(PreTrainedConfig):
         teach: how labels were read from tags or folders (separators, merged spellings), for
             ``predict --disagreements``.
         audioset_labels: AudioSet's class names when YAMNet is a backbone (the music check reads its scores).
+        priors: log-linear priors mixed into the head: ``[{"name": "yamnet-audioset", "variant": "scores",
+            "classes": {genre: [class names]}, "scale": a, "bias": [per label], "weight": w}, ...]``
+            (:mod:`genre_models.priors`); the labels are ``id2label``'s.
+        tag_labels: a musicnn tagger's tag names when its ``tags`` are to be shown (``tag_tagger`` names it).
+        tag_tagger: the backbone whose ``tags`` the app shows (default the first musicnn one).
     """
 
     model_type = "genre_embedding_head"
@@ -76,12 +86,23 @@ class EmbeddingHeadConfig(PreTrainedConfig):
     head: dict | None = None
     teach: dict | None = None
     audioset_labels: list[str] | None = None
+    priors: list[dict] | None = None
+    tag_labels: list[str] | None = None
+    tag_tagger: str | None = None
     feature_extractor_type: str = "WaveformFeatureExtractor"
     requires: str = REQUIRES
 
     @property
     def features(self) -> list[Feature]:
         return [Feature(b["name"], b["variant"]) for b in (self.backbones or [])]
+
+    @property
+    def backbone_names(self) -> list[str]:
+        """Every backbone the model runs: those of its features, then those only its priors read."""
+        names = [f.backbone for f in self.features] + [p["name"] for p in (self.priors or [])]
+        if self.tag_tagger:
+            names.append(self.tag_tagger)
+        return list(dict.fromkeys(names))
 
     @property
     def embedding_size(self) -> int:
@@ -145,7 +166,7 @@ class EmbeddingHeadForAudioClassification(PreTrainedModel):
         if len(self.backbones):
             return
         device = self.classifier.weight.device
-        for name in dict.fromkeys(f.backbone for f in self.features):
+        for name in self.config.backbone_names:
             if self.config.audioset_labels is None and name == AUDIOSET_BACKBONE:
                 self.config.audioset_labels = list(load_backbone(name).labels)
             self.backbones.append(load_backbone(name).to(device))
@@ -187,12 +208,29 @@ class EmbeddingHeadForAudioClassification(PreTrainedModel):
         return window_vectors(windows, self.backbones)
 
     def window_log_probs(self, vectors: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
-        """``(windows, labels)`` log-probabilities of each window: the head on the stacked features.
-
-        The place to mix in a log-linear prior, ``(1-w)·log p_head + w·log p_prior``, from the same
-        ``vectors`` (e.g. YAMNet's ``scores``), as the YAMNet genre model does."""
+        """``(windows, labels)`` log-probabilities of each window: the head on the stacked features,
+        mixed with the calibrated priors read from the same ``vectors`` (:mod:`genre_models.priors`)."""
         x = stack_features(vectors, self.features).to(self.classifier.weight)
-        return F.log_softmax(self.classifier(x), dim=-1)
+        log_p = F.log_softmax(self.classifier(x), dim=-1)
+        if not self.config.priors:
+            return log_p
+        labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        parts, weights = [], []
+        for prior in self.config.priors:
+            index = self._prior_index(prior, labels)
+            scores = vectors[prior["name"]][prior["variant"]].to(log_p)
+            parts.append(priors.calibrated_log_probs(priors.prior_log_scores(scores, index), float(prior["scale"]),
+                                                     prior["bias"]))
+            weights.append(float(prior["weight"]))
+        return priors.mix_log_probs(log_p, parts, weights)
+
+    def _prior_index(self, prior: dict, labels: list[str]) -> list[list[int]]:
+        """Per label, the indices of its mapped classes among the backbone variant's outputs (cached)."""
+        key = (prior["name"], prior["variant"])
+        cache = self.__dict__.setdefault("_prior_indices", {})
+        if key not in cache:
+            cache[key] = priors.class_index(prior["classes"], output_names(prior["name"], prior["variant"]), labels)
+        return cache[key]
 
     def forward(
         self,
@@ -224,10 +262,20 @@ class EmbeddingHeadForAudioClassification(PreTrainedModel):
             if AUDIOSET_BACKBONE in vectors:  # (embedding, AudioSet scores, flatness): the music check's inputs
                 hidden_states += (mean(vectors[AUDIOSET_BACKBONE]["scores"]),
                                   mean(vectors[AUDIOSET_BACKBONE]["flatness"])[:, 0])
+            elif self.config.tag_labels:  # (embedding, tag probabilities, tag logits): the app's tags
+                tags = mean(vectors[self.config.tag_tagger]["tags"])
+                hidden_states += (tags, torch.logit(tags.clamp(1e-7, 1 - 1e-7)))
         if return_dict is False:
             out = (logits,) + ((hidden_states,) if hidden_states is not None else ())
             return (loss, *out) if loss is not None else out
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+
+def output_names(backbone: str, variant: str) -> list[str]:
+    """The class names of a backbone variant's outputs (AudioSet's 521 for YAMNet's ``scores``, the
+    tagger's tags for a musicnn or VGG ``tags``)."""
+    model = load_backbone(backbone).model
+    return [model.config.id2label[i] for i in range(model.config.num_labels)]
 
 
 def build_embedding_head(out_dir: str | os.PathLike, head: Any, features: Sequence[Feature | str], *,
@@ -247,8 +295,10 @@ def build_embedding_head(out_dir: str | os.PathLike, head: Any, features: Sequen
         backbones=[f.as_dict() for f in feats], max_windows=max_windows, head=head_info, teach=teach,
         id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
         architectures=[EmbeddingHeadForAudioClassification.__name__], **config_fields)
-    if any(f.backbone == AUDIOSET_BACKBONE for f in feats):
+    if AUDIOSET_BACKBONE in config.backbone_names:
         config.audioset_labels = list(load_backbone(AUDIOSET_BACKBONE).labels)
+    elif config.tag_tagger:
+        config.tag_labels = output_names(config.tag_tagger, "tags")
     model = EmbeddingHeadForAudioClassification(config)
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(np.asarray(W, dtype=np.float32)))
