@@ -22,6 +22,10 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+from genre_models import quiet  # noqa: E402
+
+quiet.configure()  # the console shows the app's own messages; GENRE_VERBOSE=1 lets the libraries talk too
+
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 from gradio.utils import NamedString  # noqa: E402
@@ -353,4 +357,10 @@ if __name__ == "__main__":
 
     # a stopped Space/container gets SIGTERM: exit through atexit, which removes ALBUM_DIR
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    demo.launch(max_file_size=MAX_FILE_SIZE)
+    if quiet.is_verbose():
+        demo.launch(max_file_size=MAX_FILE_SIZE)
+    else:  # Gradio's start-up advice (share links, ...) only with GENRE_VERBOSE=1: one line of ours instead
+        demo.launch(max_file_size=MAX_FILE_SIZE, quiet=True, prevent_thread_lock=True)
+        models = ", ".join(m.model.name for m in ENSEMBLE.members)
+        print(f"Music genre classifier on {demo.local_url} (models: {models})", flush=True)
+        demo.block_thread()

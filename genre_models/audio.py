@@ -22,6 +22,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .quiet import decoder_stderr
+
 AudioSource = str | os.PathLike | bytes
 
 MIN_SECONDS = 1.0
@@ -73,7 +75,8 @@ def _open_soundfile(source: AudioSource) -> sf.SoundFile | None:
     """libsndfile handle, or None when libsndfile does not know the format (ffmpeg may)."""
     try:
         handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
-        return sf.SoundFile(handle)
+        with decoder_stderr():
+            return sf.SoundFile(handle)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None
 
@@ -152,7 +155,8 @@ def _blocks_soundfile(handle: sf.SoundFile) -> Iterator[np.ndarray]:
     with handle:
         while True:
             try:
-                block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                with decoder_stderr():  # libmpg123 complains on stderr about MP3s it decodes fine
+                    block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as err:
                 raise AudioLoadError("truncated", f"The file is damaged or truncated ({err}).") from err
             if len(block) == 0:

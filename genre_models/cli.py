@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import quiet
 from .audio import AudioLoadError, check_duration, stream_audio
 from .features import FEATURE_NAMES, SAMPLE_RATE, extract_features
 from .library import LibraryOptions, ModelSpec, ScoreSettings, run_library
@@ -84,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--max-seconds", type=float, default=600.0, help="refuse files longer than this (default 10 min)")
     add_teach_parser(sub)
     add_space_parser(sub)
+    for command in sub.choices.values():  # every subcommand: `predict song.mp3 --verbose`
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="let the libraries talk too (transformers' loading bars and warnings, the MP3 "
+                                  "decoder's messages); default: only this program's own messages on stderr")
     return parser
 
 
@@ -143,9 +148,10 @@ def run_features(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return {"predict": run_predict, "features": run_features, "space": run_space,
-                "teach": run_teach}[args.command](args)
-    except ValueError as err:  # a model that cannot be loaded, a bad option value
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    with quiet.libraries(verbose=getattr(args, "verbose", False) or quiet.is_verbose()):
+        try:
+            return {"predict": run_predict, "features": run_features, "space": run_space,
+                    "teach": run_teach}[args.command](args)
+        except ValueError as err:  # a model that cannot be loaded, a bad option value
+            print(f"error: {err}", file=sys.stderr)
+            return 2
