@@ -34,7 +34,7 @@ from gradio_client import utils as client_utils  # noqa: E402
 from genre_models import AudioLoadError, Prediction  # noqa: E402
 from genre_models.audio import stream_audio  # noqa: E402
 from genre_models.ensemble import Ensemble  # noqa: E402
-from genre_models.metadata import MetadataRequiredError, TrackMetadata  # noqa: E402
+from genre_models.metadata import STAT_FIELDS, MetadataRequiredError, TrackMetadata  # noqa: E402
 from genre_models.plots import SpectrogramAccumulator, timeline_figure, to_image  # noqa: E402
 from genre_models.tagging import tags_of  # noqa: E402
 from genre_models.timeline import sections  # noqa: E402
@@ -239,25 +239,26 @@ def classify_album(files: list[str] | None):
     for path in files:
         name = Path(path).name
         if done_seconds >= MAX_ALBUM_SECONDS:
-            table.append([name, "", "", "", "", *[None] * len(labels),
-                          f"not analysed: one request analyses at most {MAX_ALBUM_SECONDS / 60:.3g} minutes of audio"])
+            table.append([name, "", "", "", "",
+                          f"not analysed: one request analyses at most {MAX_ALBUM_SECONDS / 60:.3g} minutes of audio",
+                          *[None] * len(labels)])
             continue
         try:
             pred = analyse(path)[0]
             done_seconds += pred.duration
         except (AudioLoadError, MetadataRequiredError) as err:  # the album tab has no track details
-            table.append([name, "", "", "", "", *[None] * len(labels), str(err)])
+            table.append([name, "", "", "", "", str(err), *[None] * len(labels)])
             continue
         except Exception:
             log.exception("album analysis failed for %s", path)
-            table.append([name, "", "", "", "", *[None] * len(labels), "could not be analysed"])
+            table.append([name, "", "", "", "", "could not be analysed", *[None] * len(labels)])
             continue
         top3 = ", ".join(f"{g} {p:.0%}" for g, p in pred.top(3))
         probs = [round(float(p), 4) for p in pred.probs]
         reading = pred.audioset
         music = "" if reading is None else ("yes" if reading.check.is_music else f"no: {reading.check.verdict}")
         wide = ", ".join(f"{g} {p:.0%}" for g, p in reading.wide.top) if reading is not None else ""
-        table.append([name, pred.genre, top3, music, wide, *probs, ""])
+        table.append([name, pred.genre, top3, music, wide, "", *probs])
         csv_rows.append([name, pred.genre, *probs, reading.check.verdict if reading else "",
                          reading.wide.best[0] if reading and reading.wide.best else ""])
     _prune(ALBUM_DIR, CACHE_SECONDS)
@@ -266,8 +267,47 @@ def classify_album(files: list[str] | None):
         writer = csv.writer(fh)
         writer.writerow(["path", "genre", *labels, "music", "wide_genre"])
         writer.writerows(csv_rows)
-    columns = ["file", "genre", "top 3", "music?", "wider genres (AudioSet)", *labels, "problem"]
+    # what a row says first, then why a file was not read (in view, before the ten probabilities)
+    columns = ["file", "genre", "top 3", "music?", "wider genres (AudioSet)", "problem", *labels]
     return pd.DataFrame(table, columns=columns), str(out)
+
+
+ALBUM_CSS = ".album-table table, .album-table span { font-family: var(--font); }"  # a text font: narrower
+
+
+def album_view(table: pd.DataFrame):
+    """The album table as shown: probabilities as percentages over a bar. The data stays the numbers
+    :func:`classify_album` returns (what API clients get); only the display is formatted."""
+    probs = list(table.columns[table.columns.get_loc("problem") + 1:])
+    return (table.style.format("{:.0%}", subset=probs, na_rep="")
+            .bar(subset=probs, vmin=0.0, vmax=1.0, color="#fdba74", height=60, width=100, props=""))
+
+
+def album_widths(labels: list[str]) -> list[str]:
+    """Column widths of the album table (``ALBUM_CSS``'s font) for the text each column holds: file names
+    as long as they are ("auto"); headers on one line, or two where they have a space; a long problem or
+    top 3 wraps rather than pushing the probabilities out of view."""
+    verdicts = ["yes", *(f"no: {v}" for v in ("silence", "speech", "noise", "tones", "other"))]
+    texts = {"genre": labels, "top 3": [", ".join(f"{g} 66%" for g in sorted(labels, key=len)[-3:])],
+             "music?": verdicts, "wider genres (AudioSet)": [], "problem": ["x" * 60]}
+    return ["auto" if c == "file" else _column_width(c, texts.get(c, ["100%"]), cap=300)
+            for c in ["file", "genre", "top 3", "music?", "wider genres (AudioSet)", "problem", *labels]]
+
+
+def _column_width(header: str, cells: list[str], cap: int) -> str:
+    """The width of the longer of a header (on two lines where it has a space) and its cells, at most ``cap``."""
+    words = header.split()
+    head = min((max(len(" ".join(words[:i])), len(" ".join(words[i:]))) for i in range(1, len(words))),
+               default=len(header))
+    head_px = head * 7.4 + 40  # bold header text, padding and the column menu's button
+    cell_px = max((len(c) for c in cells), default=0) * 7.0 + 20
+    return f"{round(min(max(head_px, cell_px), cap))}px"
+
+
+def album_answer(files: list[str] | None):
+    """Endpoint ``/classify_album``: :func:`classify_album`'s table, formatted for reading, and its CSV."""
+    table, csv_path = classify_album(files)
+    return album_view(table), csv_path
 
 
 def _prune(folder: Path, age: float) -> None:
@@ -295,6 +335,12 @@ class AlbumFiles(gr.File):
         return NamedString(f.path)
 
 
+def metadata_read() -> set[str]:
+    """The track details (title, artist, listens, ...) that some loaded model reads (``lstm_meta``); none
+    for audio-only ensembles like the default, whose Song tab then shows no "Track details" box."""
+    return {f for m in ENSEMBLE.members for f in getattr(m.model, "metadata_fields", ())}
+
+
 def example_files() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
 
@@ -314,15 +360,21 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song")
-                    with gr.Accordion("Track details (for metadata models)", open=False):
-                        gr.Markdown("Optional. Only models that read track metadata (`lstm_meta`) use these; "
-                                    "such a model is left out when none of them is filled in.")
-                        title = gr.Textbox(label="Title", value="")
-                        artist = gr.Textbox(label="Artist", value="")
-                        with gr.Row():
-                            listens = gr.Number(label="Listens", value=None, minimum=0, precision=0)
-                            comments = gr.Number(label="Comments", value=None, minimum=0, precision=0)
-                            favorites = gr.Number(label="Favorites", value=None, minimum=0, precision=0)
+                    read = metadata_read()  # the track details the loaded models use: only those are shown
+                    with gr.Accordion("Track details (for metadata models)", open=False, visible=bool(read)):
+                        readers = ", ".join(m.model.name for m in ENSEMBLE.members
+                                            if getattr(m.model, "metadata_fields", ()))
+                        gr.Markdown(f"Optional. Read by {readers or 'no loaded model'}; a model that reads them "
+                                    "is left out when none of its fields is filled in.")
+                        title = gr.Textbox(label="Title", value="", visible="title" in read)
+                        artist = gr.Textbox(label="Artist", value="", visible="artist" in read)
+                        with gr.Row(visible=bool(read & set(STAT_FIELDS))):
+                            listens = gr.Number(label="Listens", value=None, minimum=0, precision=0,
+                                                visible="listens" in read)
+                            comments = gr.Number(label="Comments", value=None, minimum=0, precision=0,
+                                                 visible="comments" in read)
+                            favorites = gr.Number(label="Favorites", value=None, minimum=0, precision=0,
+                                                  visible="favorites" in read)
                     button = gr.Button("Classify", variant="primary")
                     examples = example_files()
                     if examples:
@@ -337,14 +389,16 @@ def build_demo() -> gr.Blocks:
                         "of audio in all per request); download the table as CSV.")
             album = AlbumFiles(file_count="multiple", file_types=["audio"], label="Audio files")
             album_button = gr.Button("Classify all", variant="primary")
-            album_table = gr.Dataframe(label="Genres", interactive=False, wrap=True)
+            album_table = gr.Dataframe(label="Genres", interactive=False, wrap=True, max_height=720,
+                                       column_widths=album_widths(ENSEMBLE.groups()[0][0].model.labels),
+                                       pinned_columns=1, elem_classes=["album-table"])
             album_csv = gr.File(label="CSV", interactive=False)
         outputs = [label, summary, spectrogram, timeline]
         inputs = [audio, title, artist, listens, comments, favorites]
         button.click(classify, inputs=inputs, outputs=outputs, api_name="classify")
         audio.upload(classify, inputs=inputs, outputs=outputs, api_name=False)
         audio.stop_recording(classify, inputs=inputs, outputs=outputs, api_name=False)
-        album_button.click(classify_album, inputs=album, outputs=[album_table, album_csv], api_name="classify_album")
+        album_button.click(album_answer, inputs=album, outputs=[album_table, album_csv], api_name="classify_album")
     demo.queue(default_concurrency_limit=QUEUE_WORKERS, max_size=QUEUE_SIZE)
     return demo
 
@@ -358,9 +412,9 @@ if __name__ == "__main__":
     # a stopped Space/container gets SIGTERM: exit through atexit, which removes ALBUM_DIR
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if quiet.is_verbose():
-        demo.launch(max_file_size=MAX_FILE_SIZE)
+        demo.launch(max_file_size=MAX_FILE_SIZE, css=ALBUM_CSS)
     else:  # Gradio's start-up advice (share links, ...) only with GENRE_VERBOSE=1: one line of ours instead
-        demo.launch(max_file_size=MAX_FILE_SIZE, quiet=True, prevent_thread_lock=True)
+        demo.launch(max_file_size=MAX_FILE_SIZE, css=ALBUM_CSS, quiet=True, prevent_thread_lock=True)
         models = ", ".join(m.model.name for m in ENSEMBLE.members)
         print(f"Music genre classifier on {demo.local_url} (models: {models})", flush=True)
         demo.block_thread()

@@ -24,10 +24,14 @@ FIRST_ANSWER_MS = 120_000  # first analysis includes model loading and numba/JIT
 BLOCK = "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' block ')][1]"
 
 
+APP_LOG: list[Path] = []  # the running app's console (stdout and stderr)
+
+
 @pytest.fixture(scope="module")
 def app_port(tmp_path_factory):
     """``python app.py`` on a free loopback port with the default ensemble (shipped musicnn + YAMNet, offline)."""
     log = tmp_path_factory.mktemp("browser-app") / "app.log"
+    APP_LOG.append(log)
     with running_app(log, env={**os.environ, "GENRE_MODELS": ""}) as port:
         yield port
 
@@ -143,3 +147,77 @@ def test_album_tab_classifies_three_files_and_offers_csv(page, app_port):
     assert link.get_attribute("href").startswith(f"http://127.0.0.1:{app_port}/")
     assert "Traceback" not in page.content()
     assert page.outside == []
+
+
+# the album table's layout, measured in the page: header row, each body row (cells "cell-<row>-<col>"), the
+# scrolling viewport, and each header cell's text, width and height
+ALBUM_LAYOUT = """() => {
+  const table = [...document.querySelectorAll('.table-container')]
+    .find(t => t.querySelector("[data-testid='cell-0-0']"));
+  const box = e => { const b = e.getBoundingClientRect(); return {top: b.top, bottom: b.bottom, left: b.left,
+                                                                   right: b.right, width: b.width, height: b.height}; };
+  const heads = [...table.querySelectorAll("[role='columnheader']")];
+  const view = table.querySelector('.virtual-table-viewport');
+  const rows = [...table.querySelectorAll("[data-testid^='cell-'][data-testid$='-0']")].map(c => c.parentElement);
+  return {header: box(heads[0].closest("[role='row']")), view: box(view),
+          scroll: {height: view.scrollHeight, client: view.clientHeight},
+          heads: heads.map(h => ({text: h.innerText.trim(), ...box(h)})),
+          rows: rows.map(r => ({cells: [...r.querySelectorAll("[data-testid^='cell-']")].map(c => c.innerText.trim()),
+                                ...box(r)})),
+          cells: rows.map(r => [...r.querySelectorAll("[data-testid^='cell-']")].map(box))};
+}"""
+
+
+def test_album_tab_reads_at_a_glance(page, tmp_path):
+    """Five files (two examples, noise, a broken file, another example): a header of one or two lines,
+    every row in view without scrolling, probabilities as percentages, the problem of the broken file in
+    view; the Song tab shows no track details, as no loaded model reads them; the app's console is quiet."""
+    import numpy as np
+    import soundfile as sf
+
+    assert not page.get_by_text("Track details").is_visible()  # the default ensemble reads no metadata
+    noise = tmp_path / "white_noise.wav"
+    sf.write(noise, (0.3 * np.random.default_rng(0).standard_normal(10 * 22050)).astype(np.float32), 22050)
+    broken = tmp_path / "broken_file.mp3"
+    broken.write_bytes(b"this is not audio\n" * 200)
+    files = [REPO / "examples" / "jazz_swing.ogg", REPO / "examples" / "metal_riff.mp3", noise, broken,
+             REPO / "examples" / "classical_strings.ogg"]
+    page.get_by_role("tab", name="Album").click()
+    picker = block(page, "Audio files")
+    picker.locator("input[type=file]").set_input_files([str(f) for f in files])
+    for f in files:
+        picker.locator(f"td.filename[aria-label='{f.name}']").wait_for()
+    page.get_by_role("button", name="Classify all").click()
+    page.get_by_test_id(f"cell-{len(files) - 1}-0").wait_for(timeout=FIRST_ANSWER_MS)
+    page.get_by_test_id("cell-0-0").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # column widths settle after the rows are drawn
+    shot = tmp_path / "album.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000
+    layout = page.evaluate(ALBUM_LAYOUT)
+
+    heads = {h["text"]: h for h in layout["heads"]}
+    assert layout["header"]["height"] < 80, layout["header"]  # one or two lines (it was 457 px)
+    wide = heads["wider genres (AudioSet)"]
+    assert wide["width"] > 100 and wide["height"] < 80, wide  # its header in words, not a letter per line
+    rows = layout["rows"]
+    assert [r["cells"][0] for r in rows] == [f.name for f in files]
+    assert layout["scroll"]["height"] <= layout["scroll"]["client"] + 1  # no scrolling inside the table
+    view = layout["view"]
+    for r in rows:  # every row wholly in view, below the header
+        assert r["top"] >= layout["header"]["bottom"] - 1 and r["bottom"] <= view["bottom"] + 1, (r, view)
+        assert r["bottom"] <= page.viewport_size["height"], r
+    names = [h["text"] for h in layout["heads"]]
+    genre, problem = names.index("genre"), names.index("problem")
+    jazz = names.index("jazz")
+    assert rows[0]["cells"][genre] == "jazz" and rows[1]["cells"][genre] == "metal"
+    assert rows[4]["cells"][genre] == "classical"
+    assert re.fullmatch(r"\d{1,3}%", rows[0]["cells"][jazz]), rows[0]["cells"]  # a percentage, not 0.662
+    assert rows[3]["cells"][genre] == "" and "not audio" in rows[3]["cells"][problem]
+    assert layout["cells"][3][problem]["right"] <= view["right"] + 1  # why it failed, without scrolling sideways
+    assert "Traceback" not in page.content()
+    assert page.outside == []
+
+    console = APP_LOG[0].read_text()
+    assert "Loading weights" not in console and "libmpg123" not in console and "share=True" not in console, console
+    assert "Music genre classifier on http://127.0.0.1:" in console
