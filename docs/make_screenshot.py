@@ -4,7 +4,8 @@ Needs Debian's chromium (`apt-get install chromium`) and `pip install playwright
 `playwright install`). Run: ``python docs/make_screenshot.py [AUDIO [OUT.png]]``; the README's three:
 
     python docs/make_screenshot.py examples/disco_groove.mp3 docs/screenshot.png
-    espeak-ng -w /tmp/speech.wav "Good morning and welcome to the news. ..."   # made here, not committed
+    espeak-ng -w /tmp/speech.wav "Good morning and welcome to the news. Today we talk about the weather, \
+        the traffic on the roads, and a few letters from our listeners. Stay with us after the break."
     python docs/make_screenshot.py /tmp/speech.wav docs/screenshot-speech.png
     python docs/make_screenshot.py --album docs/screenshot-album.png   # the Album tab with five files
 
