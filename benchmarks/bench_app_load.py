@@ -45,6 +45,26 @@ def make_clip(path: Path, seconds: float = 30.0) -> str:
     return what
 
 
+def tree_cpu_s(pid: int, user_only: bool = False) -> float:
+    """CPU seconds (user + system, or user only) used so far by a process and its live descendants (0 once
+    it is gone). User time leaves out the kernel's work (e.g. page faults, which depend on the allocator's state)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + (0.0 if user_only else t.system)
+        except psutil.Error:
+            continue
+    return total
+
+
 def tree_rss_mb(pid: int) -> float:
     """RSS of a process and all its descendants, in MB (0 once it is gone)."""
     import psutil
@@ -75,6 +95,12 @@ class LoadResult:
     wall: float = 0.0
     peak_rss_mb: float = 0.0
     clip: str = ""
+    single: float = float("inf")  # seconds, one request alone (best of 2 after the warm-up): no queueing
+    pair: float = float("nan")  # seconds, the slowest of 2 requests sent at once (2 rounds): service time when sharing
+    rss_before_mb: float = 0.0  # app + children after the warm-up and the single request
+    rss_after_mb: float = 0.0  # ... and once the load has ended
+    cpu_s: float = 0.0  # CPU seconds the app (and its children) used during the load
+    cpu_user_s: float = 0.0  # ... of which in user space
 
     @property
     def served(self) -> int:
@@ -91,7 +117,11 @@ class LoadResult:
         if self.latencies:
             lines.append(f"latency p50 {self.percentile(50):.2f} s, p95 {self.percentile(95):.2f} s, "
                          f"max {max(self.latencies):.2f} s")
-        lines.append(f"app peak RSS (with children) {self.peak_rss_mb:.0f} MB")
+        lines.append(f"one request alone {self.single:.2f} s, two at once {self.pair:.2f} s; "
+                     f"app CPU time {self.cpu_s / max(self.served, 1):.2f} s per request under load "
+                     f"({self.cpu_user_s / max(self.served, 1):.2f} s user)")
+        lines.append(f"app RSS (with children) before the load {self.rss_before_mb:.0f} MB, after it "
+                     f"{self.rss_after_mb:.0f} MB, peak {self.peak_rss_mb:.0f} MB")
         if self.per_client:
             lines.append("answers per client: " + ", ".join(
                 f"#{c} {v['served']}/{v['sent']}" for c, v in sorted(self.per_client.items())))
@@ -100,20 +130,31 @@ class LoadResult:
 
 
 def run_load(clients: int, duration: float, max_requests: int, requests_per_client: int | None = None,
-             clip_seconds: float = 30.0, env: dict[str, str] | None = None, log: Path | None = None) -> LoadResult:
+             clip_seconds: float = 30.0, env: dict[str, str] | None = None, log: Path | None = None,
+             running: tuple[str, int] | None = None, warmup: int = 1) -> LoadResult:
     """Start the app, run the users, stop the app. A user sends its next request as soon as the
     last one is answered, until ``duration`` has passed (or it has sent ``requests_per_client``);
-    no more than ``max_requests`` are sent in all."""
+    no more than ``max_requests`` are sent in all. Before the users start: ``warmup`` requests at
+    once (not counted; 2+ also warm the app's concurrent workers), then two requests alone, the
+    faster of which is ``single``, then twice two requests at once, the slowest of which is ``pair``.
+    ``running``: ``(url, pid)`` of an app already running, used (and left running) instead of
+    starting one; ``env`` and ``log`` are then unused."""
     from gradio_client import Client, handle_file
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app_env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port),
-               "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
-               "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
-    out = open(log, "w") if log else subprocess.DEVNULL
-    app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=app_env, stdout=out, stderr=subprocess.STDOUT)
+    app = None
+    if running is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        app_env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port),
+                   "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
+                   "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+        out = open(log, "w") if log else subprocess.DEVNULL
+        app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=app_env, stdout=out,
+                               stderr=subprocess.STDOUT)
+        url, pid = f"http://127.0.0.1:{port}/", app.pid
+    else:
+        (url, pid), log = running, None
     result = LoadResult(clients, duration)
     stop = threading.Event()
     budget = threading.Semaphore(max_requests)
@@ -121,12 +162,12 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
 
     def watch() -> None:
         while not stop.is_set():
-            result.peak_rss_mb = max(result.peak_rss_mb, tree_rss_mb(app.pid))
+            result.peak_rss_mb = max(result.peak_rss_mb, tree_rss_mb(pid))
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        for _ in range(480):
+        for _ in range(480 if app is not None else 0):
             if app.poll() is not None:
                 raise RuntimeError("the app exited during start-up")
             try:
@@ -137,8 +178,25 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
         with tempfile.TemporaryDirectory() as tmp:
             clip = Path(tmp) / "clip.mp3"
             result.clip = make_clip(clip, clip_seconds)
-            url = f"http://127.0.0.1:{port}/"
-            Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
+            first = Client(url, verbose=False)
+            with ThreadPoolExecutor(warmup) as pool:  # warm-up
+                list(pool.map(lambda c: c.predict(handle_file(str(clip)), api_name="/classify"),
+                              [first, *(Client(url, verbose=False) for _ in range(warmup - 1))]))
+            for _ in range(2):
+                t0 = time.perf_counter()
+                first.predict(handle_file(str(clip)), api_name="/classify")
+                result.single = min(result.single, time.perf_counter() - t0)
+            second = Client(url, verbose=False)
+
+            def timed(client) -> float:
+                t0 = time.perf_counter()
+                client.predict(handle_file(str(clip)), api_name="/classify")
+                return time.perf_counter() - t0
+
+            with ThreadPoolExecutor(2) as pool:  # as many at once as the app has workers, twice
+                result.pair = max(max(pool.map(timed, [first, second])) for _ in range(2))
+            result.rss_before_mb = tree_rss_mb(pid)
+            cpu_before, user_before = tree_cpu_s(pid), tree_cpu_s(pid, user_only=True)
             t_end = time.perf_counter() + duration
 
             def user(i: int) -> None:
@@ -170,15 +228,19 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(user, range(clients)))
             result.wall = time.perf_counter() - t0
+            result.rss_after_mb = tree_rss_mb(pid)
+            result.cpu_s = tree_cpu_s(pid) - cpu_before
+            result.cpu_user_s = tree_cpu_s(pid, user_only=True) - user_before
     finally:
         stop.set()
-        app.terminate()
-        try:
-            app.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            app.kill()
-        if log:
-            out.close()
+        if app is not None:
+            app.terminate()
+            try:
+                app.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                app.kill()
+            if log:
+                out.close()
     result.latencies.sort()
     return result
 

@@ -1,4 +1,7 @@
-"""Start ``app.py`` on a free loopback port for a test and stop it afterwards (one helper for all)."""
+"""Start ``app.py`` on a free loopback port for a test and stop it afterwards (one helper for all).
+
+Tests that need the app with its default ensemble share one per session (``default_app`` in
+conftest.py): each start costs model loading and the first request's warm-up."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,10 +23,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class AppServer:
+    """A running ``app.py``: its loopback port and URL, its process id (for memory figures) and its log."""
+
+    port: int
+    pid: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
 @contextlib.contextmanager
-def running_app(log: Path, *, cwd: Path = REPO, python: str | os.PathLike = sys.executable,
-                env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[int]:
-    """Yield the port once the app accepts connections; offline, no analytics; output goes to ``log``."""
+def app_server(log: Path, *, cwd: Path = REPO, python: str | os.PathLike = sys.executable,
+               env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[AppServer]:
+    """Yield the app once it accepts connections; offline, no analytics; output goes to ``log``."""
     port = free_port()
     full_env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port),
                 "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
@@ -41,10 +58,22 @@ def running_app(log: Path, *, cwd: Path = REPO, python: str | os.PathLike = sys.
                 if time.time() > deadline:
                     raise RuntimeError(f"app did not start in {timeout:.0f} s:\n{log.read_text()}") from None
                 time.sleep(0.3)
-        yield port
+        yield AppServer(port, proc.pid, log)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def running_app(log: Path, **kwargs) -> Iterator[int]:
+    """:func:`app_server`, yielding only the port."""
+    with app_server(log, **kwargs) as app:
+        yield app.port
+
+
+def default_app_env() -> dict[str, str]:
+    """This process's environment without the model choices: the app runs its default ensemble."""
+    return {k: v for k, v in os.environ.items() if k not in ("GENRE_MODELS", "GENRE_ENSEMBLE")}

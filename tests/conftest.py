@@ -66,3 +66,20 @@ def toy_genres(tmp_path_factory) -> Path:
         for i in range(6):
             sf.write(root / genre / f"{genre}.{i:05d}.wav", y[i * n:(i + 1) * n], sr)
     return root
+
+
+@pytest.fixture(scope="session")
+def default_app(tmp_path_factory):
+    """One ``python app.py`` with the default ensemble (genre_models/pretrained/ensemble.json) for the
+    whole session, shared by every test that only needs the default app (test_app, test_browser,
+    test_load): each start costs ~10-20 s of imports and model loading, and a first request's warm-up.
+    Tests that need another configuration start their own (tests/apphost.py).
+
+    ``MALLOC_ARENA_MAX=2``: with glibc's default (8 arenas per core) the app's RSS climbs from ~0.8 to
+    ~1.2 GB over its first ~50 requests as Gradio's worker threads each fill an arena, which would hide
+    a leak from test_load's memory check; with 2 arenas it is flat after a warm-up. Nothing else changes."""
+    from apphost import app_server, default_app_env
+
+    env = {**default_app_env(), "MALLOC_ARENA_MAX": "2"}
+    with app_server(tmp_path_factory.mktemp("default-app") / "app.log", env=env) as app:
+        yield app

@@ -5,12 +5,10 @@ Needs Debian's ``chromium`` at /usr/bin/chromium and the ``playwright`` Python p
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from apphost import running_app
 
 from genre_models.labels import GTZAN_GENRES
 
@@ -28,12 +26,11 @@ APP_LOG: list[Path] = []  # the running app's console (stdout and stderr)
 
 
 @pytest.fixture(scope="module")
-def app_port(tmp_path_factory):
-    """``python app.py`` on a free loopback port with the default ensemble (shipped musicnn + YAMNet, offline)."""
-    log = tmp_path_factory.mktemp("browser-app") / "app.log"
-    APP_LOG.append(log)
-    with running_app(log, env={**os.environ, "GENRE_MODELS": ""}) as port:
-        yield port
+def app_port(default_app):
+    """The session's ``python app.py`` on a loopback port with the default ensemble (shipped musicnn +
+    YAMNet, offline): conftest's ``default_app``, shared with test_app and test_load."""
+    APP_LOG.append(default_app.log)
+    return default_app.port
 
 
 @pytest.fixture(scope="module")
