@@ -11,9 +11,10 @@ where ``z_i`` is the standardised window vector, ``A_i`` the labels row i may be
 ``targets``; a one-hot row makes the term ordinary cross-entropy, so with one-hot targets this IS
 scikit-learn's multinomial logistic regression, checked by ``tests/test_heads.py``), ``w_i`` its sample
 weight (:func:`track_weights`: every track weighs the same whatever its number of windows) and the
-intercept ``b`` is not penalised. Solved in float64 with L-BFGS (torch) from zeros or a given start:
-deterministic. With partial labels the objective is no longer convex; from zeros the head first
-spreads a set's mass over its labels and lets the other songs decide between them.
+intercept ``b`` is not penalised. Solved in float64 with L-BFGS (scipy's L-BFGS-B, as scikit-learn
+solves it, on the objective and gradient torch computes) from zeros or a given start: deterministic.
+With partial labels the objective is no longer convex; from zeros the head first spreads a set's mass
+over its labels and lets the other songs decide between them.
 
 Standardisation (:func:`standardise`): mean and standard deviation over the training windows, the
 deviation floored at :data:`SCALE_FLOOR` — 72 % of musicnn's pooled mid-end values are constant up to
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 
 SCALE_FLOOR = 1e-3
 CONSTANT_STD = 1e-6
@@ -156,17 +158,22 @@ def track_weights(track: np.ndarray, allowed: np.ndarray | None = None) -> np.nd
 
 
 @contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch with ``n`` threads inside (None: as it is). One is the default for a head: the fit is
-    bound by memory, and on a busy machine OpenMP's threads waiting for each other at every small op
-    made a 1-s fit take 30 s (measured: 0.9 ms vs 10 ms per pass over 800 windows)."""
+def fit_threads(n: int | None) -> Iterator[None]:
+    """Run torch and the BLAS libraries numpy and scipy load (threadpoolctl) with ``n`` threads inside
+    (None: as they are). One is the default for a head: the fit is bound by memory and alternates
+    torch's matrix products with scipy's L-BFGS-B steps, and the idle threads of one pool spinning
+    while the other works (worse on a busy machine) made fits 5-10x slower (measured on GTZAN's 1 006
+    windows x 2048: 1.2 s of CPU with one thread each, 4-12 s without)."""
     if n is None:
         yield
         return
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(n):
+            yield
     finally:
         torch.set_num_threads(before)
 
@@ -186,9 +193,9 @@ def fit_head(X: np.ndarray, targets: np.ndarray, *, labels: Sequence[str] | None
             coefficients are carried over in the new standardisation.
         tol: stop when every gradient entry of the objective divided by ``C · Σ w`` is below this
             (scikit-learn's ``tol``, on the same scale).
-        threads: torch threads during the fit (see :func:`torch_threads`).
+        threads: threads during the fit (see :func:`fit_threads`).
     """
-    with torch_threads(threads):
+    with fit_threads(threads):
         return _fit_head(X, targets, labels, sample_weight, C, init, tol, max_iter)
 
 
@@ -216,13 +223,13 @@ def _fit_head(X, targets, labels, sample_weight, C, init, tol, max_iter) -> Line
 
     coef = np.zeros((K, d))
     intercept = np.full(K, ABSENT_LOGIT)
-    info = {"C": float(C), "solver": "lbfgs (torch, float64)", "rows": int(len(X)), "features": int(d),
+    info = {"C": float(C), "solver": "L-BFGS-B (scipy) on torch float64", "rows": int(len(X)), "features": int(d),
             "constant_features": int(d - len(cols)), "labels_present": int(len(present))}
     if len(present) == 1:  # one label possible: it is the answer
         intercept[present] = 0.0
         return LinearHead(labels, mean, scale, coef, intercept, {**info, "iterations": 0, "converged": True})
 
-    Z = torch.from_numpy((X[:, cols] - mean[cols]) / scale[cols])
+    Z = torch.from_numpy(np.ascontiguousarray((X[:, cols] - mean[cols]) / scale[cols]))  # row-major: 8x faster gemm
     mask = torch.from_numpy(A[:, present])
     weight = torch.from_numpy(w / w.sum())
     penalty = 1.0 / (2.0 * C * w.sum())
@@ -235,39 +242,34 @@ def _fit_head(X, targets, labels, sample_weight, C, init, tol, max_iter) -> Line
         W0 = np.where(known[:, None], init.coef / init.scale * scale, 0.0)[np.ix_(present, cols)]  # new scaling
         b0 = np.where(known, init.decision_function(mean[None, :])[0], 0.0)[present]
         b0 = b0 - b0.mean()
-    Wt = torch.tensor(W0, dtype=torch.float64, requires_grad=True)
-    bt = torch.tensor(b0, dtype=torch.float64, requires_grad=True)
+    P, D = W0.shape
     single = bool((mask.sum(dim=1) == 1).all())
     target_index = mask.to(torch.int64).argmax(dim=1) if single else None
 
-    def objective() -> torch.Tensor:
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The normalised objective and its gradient (torch autograd, float64)."""
+        t = torch.from_numpy(theta).requires_grad_(True)
+        Wt, bt = t[: P * D].view(P, D), t[P * D:]
         logits = torch.addmm(bt, Z, Wt.T)
         lse = torch.logsumexp(logits, dim=1)
         if single:
             picked = logits.gather(1, target_index[:, None])[:, 0]
         else:
             picked = torch.logsumexp(logits.masked_fill(~mask, float("-inf")), dim=1)
-        return (weight * (lse - picked)).sum() + penalty * (Wt * Wt).sum()
-
-    opt = torch.optim.LBFGS([Wt, bt], lr=1.0, max_iter=max_iter, max_eval=max_iter * 5 // 4,
-                            tolerance_grad=tol, tolerance_change=1e-15, history_size=20,
-                            line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = objective()
+        loss = (weight * (lse - picked)).sum() + penalty * (Wt * Wt).sum()
         loss.backward()
-        return loss
+        return float(loss.detach()), t.grad.numpy()
 
-    opt.step(closure)
-    iterations = int(opt.state[opt._params[0]].get("n_iter", 0))
-    loss = closure().detach()  # the objective and its gradient where L-BFGS stopped
-    gmax = max(float(Wt.grad.abs().max()), float(bt.grad.abs().max()))
-    W = Wt.detach().numpy()
-    b = bt.detach().numpy()
+    # scipy's L-BFGS-B with scikit-learn's settings (its lbfgs solver's): the same algorithm and stopping
+    # rule; torch.optim.LBFGS would cost a 3-10 s import (torch._dynamo) in every process that fits a head
+    res = minimize(objective, np.concatenate([W0.ravel(), b0]), method="L-BFGS-B", jac=True,
+                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
+    iterations = int(res.nit)
+    gmax = float(np.abs(res.jac).max())
+    W, b = res.x[: P * D].reshape(P, D), res.x[P * D:]
     coef[np.ix_(present, cols)] = W
     intercept[present] = b - b.mean()  # softmax is shift-invariant; a canonical intercept
-    info.update(iterations=iterations, converged=iterations < max_iter, objective=float(loss) * C * w.sum(),
+    info.update(iterations=iterations, converged=bool(res.success), objective=float(res.fun) * C * w.sum(),
                 max_gradient=gmax)
     if iterations >= max_iter:
         warnings.warn(f"fit_head: L-BFGS stopped at max_iter={max_iter} (largest gradient {gmax:.1e})", stacklevel=2)
