@@ -61,7 +61,7 @@ from .library import (
     threads_per_worker,
 )
 
-DEFAULT_FEATURES = "msd-musicnn:pooled,yamnet-audioset:meanmax"
+DEFAULT_FEATURES = "msd-musicnn:penultimate,yamnet-audioset:mean"  # best of those measured (docs/teach.md)
 DEFAULT_MAX_WINDOWS = 10  # a 30-s preview whole; a long song's ten windows spread over it
 DEFAULT_MIN_SONGS = 5
 DEFAULT_FOLDS = 5
@@ -320,6 +320,7 @@ class TeachOptions:
     max_windows: int | None = DEFAULT_MAX_WINDOWS
     folds: int = DEFAULT_FOLDS
     Cs: tuple[float, ...] = DEFAULT_CS
+    balance: bool = True  # every label weighs the same in the fit (not only every song)
     seed: int = 0
     jobs: int = 0  # 0: one per core, at most 4
     cache: Path | None = None
@@ -457,7 +458,7 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
     report = None
     fit_started = time.monotonic()
     if n_groups >= 3:
-        report = cv_linear_head(data, opts.Cs, n_splits=opts.folds, seed=opts.seed)
+        report = cv_linear_head(data, opts.Cs, n_splits=opts.folds, seed=opts.seed, balance=opts.balance)
         C = float(report.chosen)
         say(f"\ncross-validation: {report.n_splits} folds, grouped by artist (else folder): {n_groups} groups; "
             f"C chosen on each fold's validation fold: {', '.join(f'{c:g}' for c in report.chosen_per_fold)}")
@@ -467,7 +468,7 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
         C = NO_CV_C
         warn(f"warning: songs by only {n_groups} artist(s)/folder(s): too few to cross-validate (3 needed); "
              f"fitting with C={C:g}, no CV figures")
-    head = data.fit(C=C)
+    head = data.fit(C=C, balance=opts.balance)
     fit_seconds = time.monotonic() - fit_started
 
     # 5. the model folder
@@ -475,7 +476,7 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
                   "skipped": plan.skipped, "songs": {label: int(counts[label]) for label in labels},
                   "groups": int(n_groups)}
     head_info = {"recipe": "genre_models.heads.fit_head (multinomial, partial labels, track-weighted)",
-                 "C": C, "Cs": list(opts.Cs), "features": [str(f) for f in features],
+                 "C": C, "Cs": list(opts.Cs), "balanced": opts.balance, "features": [str(f) for f in features],
                  "max_windows": opts.max_windows, "window_seconds": WINDOW_SECONDS, "songs": len(kept_songs),
                  "windows": int(len(data.X)), "cv": report.as_dict() if report else None,
                  "command": opts.command, "made": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -484,6 +485,9 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
     took = time.monotonic() - started
     say(f"\nwrote {opts.out} ({len(labels)} labels, {len(kept_songs)} songs; head fit with CV in {fit_seconds:.1f} s; "
         f"teach took {took:.0f} s)")
+    if report is not None and (~report.right).any():
+        say(f"  {int((~report.right).sum())} song(s) whose tag the cross-validated model contradicts, most confident "
+            f"first: {opts.out / 'cv_predictions.csv'}")
     say(f"  python -m genre_models predict SONG_OR_FOLDER --model {opts.out}")
     say(f"  python -m genre_models predict {' '.join(map(str, opts.paths))} -r --model {opts.out} --disagreements")
     return TeachResult(opts.out, labels, report, summary, len(kept_songs), took)
@@ -542,6 +546,7 @@ def model_card(name: str, head, features: Sequence[Feature], head_info: dict, te
     merged = "".join(f"\n- **{label}** ← " + ", ".join(f"“{s}” ({n})" for s, n in sp.items())
                      for label, sp in sorted(plan.merged.items()))
     skipped = ", ".join(f"{label} ({n})" for label, n in sorted(plan.skipped.items())) or "none"
+    weighting = ", and every label the same" if head_info.get("balanced") else ""
     cv = ("Not cross-validated: the songs come from fewer than 3 artists/folders." if report is None else
           f"{report.summary()} (C chosen per fold on the next fold; every song scored once, by a head that "
           f"never saw its artist).\n\n{report.markdown()}")
@@ -559,7 +564,7 @@ Labels (songs): {', '.join(f'{label} ({songs[label]})' for label in labels)}.
 
 Made with `{head_info['command'] or 'python -m genre_models teach'}` on {head_info['made']}:
 a linear softmax head (`genre_models.heads.fit_head`, C={head_info['C']:g}, every song weighing the same
-whatever its number of windows) on the frozen window embeddings {about}, of 3-s windows (at most
+whatever its number of windows{weighting}) on the frozen window embeddings {about}, of 3-s windows (at most
 {head_info['max_windows'] or 'all'} per song, spread over it). The backbones are not in this folder: they ship
 with `genre-models` and are loaded from there. {head_info['songs']} songs, {head_info['windows']} windows.
 
@@ -622,6 +627,9 @@ def add_parser(sub) -> None:
     t.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help=f"CV folds (default {DEFAULT_FOLDS})")
     t.add_argument("--C", default=",".join(f"{c:g}" for c in DEFAULT_CS), metavar="C,C,...",
                    help="regularisation values CV chooses from (scikit-learn's C)")
+    t.add_argument("--no-balance", action="store_true",
+                   help="weigh every song the same, so big labels count more (default: every label weighs the same, "
+                        "so six reggae songs are heard as much as sixty rock ones)")
     t.add_argument("--seed", type=int, default=0, help="the folds' seed")
     t.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                    help="embed in N worker processes (default: one per core, at most 4)")
@@ -637,6 +645,7 @@ def _command(args: argparse.Namespace) -> str:
     """The command as the model card shows it (the options that change the model, none of the paths' spelling)."""
     parts = ["python -m genre_models teach", *map(str, args.paths), "--out", str(args.out)]
     parts += ["--labels-from-tags"] if args.labels_from_tags else []
+    parts += ["--no-balance"] if args.no_balance else []
     defaults = {"min_songs": DEFAULT_MIN_SONGS, "separators": DEFAULT_SEPARATORS, "backbones": DEFAULT_FEATURES,
                 "max_windows": DEFAULT_MAX_WINDOWS, "folds": DEFAULT_FOLDS, "C": ",".join(f"{c:g}" for c in DEFAULT_CS),
                 "seed": 0}
@@ -659,6 +668,7 @@ def run(args: argparse.Namespace) -> int:
                         labels_from="tags" if args.labels_from_tags else "folders", min_songs=args.min_songs,
                         merges=args.merge, ignore=args.ignore, separators=args.separators,
                         features=args.backbones, max_windows=args.max_windows or None, folds=args.folds, Cs=Cs,
+                        balance=not args.no_balance,
                         seed=args.seed, jobs=args.jobs, cache=args.cache, retry_errors=args.retry_errors,
                         max_seconds=args.max_seconds, device=args.device, command=_command(args))
     try:
