@@ -107,7 +107,12 @@ def test_features_model_is_the_recipe_refit_on_the_table(gtzan_dir):
     data = load_data(gtzan_dir)
     assert sorted(map(canonical_id, data.filenames)) == read_record(DEFAULT_MODEL_DIR)["train_tracks_ids"]
     Z = transform_features(data.X, data.feature_names, log_features(data.feature_names))
-    scaler, vote, _ = fit_vote(*recorded_recipe(DEFAULT_MODEL_DIR), Z, data.y)
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the MLPs' small matrix products gain nothing from two, and with torch's and
+    # scikit-learn's OpenMP pools beside OpenBLAS's in this process, two cost 111 s of CPU instead of 14
+    with threadpool_limits(limits=1, user_api="blas"):
+        scaler, vote, _ = fit_vote(*recorded_recipe(DEFAULT_MODEL_DIR), Z, data.y)
     fixture = np.array(json.loads(PARITY_FIXTURE.read_text())["X"])
     rows = np.vstack([data.X[::25], fixture])
     logs = log_features(data.feature_names)
