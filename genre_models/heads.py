@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -157,25 +158,39 @@ def track_weights(track: np.ndarray, allowed: np.ndarray | None = None) -> np.nd
     return w / w.mean()
 
 
+_THREADS_LOCK = threading.Lock()
+_THREADS: dict = {"depth": 0}
+
+
 @contextmanager
 def fit_threads(n: int | None) -> Iterator[None]:
     """Run torch and the BLAS libraries numpy and scipy load (threadpoolctl) with ``n`` threads inside
     (None: as they are). One is the default for a head: the fit is bound by memory and alternates
     torch's matrix products with scipy's L-BFGS-B steps, and the idle threads of one pool spinning
     while the other works (worse on a busy machine) made fits 5-10x slower (measured on GTZAN's 1 006
-    windows x 2048: 1.2 s of CPU with one thread each, 4-12 s without)."""
+    windows x 2048: 1.2 s of CPU with one thread each, 4-12 s without).
+
+    The settings are process-wide: fits running side by side in threads (:func:`grouped_cv`'s ``n_jobs``)
+    share them; the first to enter sets them and the last to leave restores them."""
     if n is None:
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    with _THREADS_LOCK:
+        if _THREADS["depth"] == 0:
+            _THREADS["torch"] = torch.get_num_threads()
+            torch.set_num_threads(n)
+            _THREADS["limiter"] = threadpool_limits(n)
+        _THREADS["depth"] += 1
     try:
-        with threadpool_limits(n):
-            yield
+        yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _THREADS["depth"] -= 1
+            if _THREADS["depth"] == 0:
+                _THREADS.pop("limiter").restore_original_limits()
+                torch.set_num_threads(_THREADS.pop("torch"))
 
 
 def fit_head(X: np.ndarray, targets: np.ndarray, *, labels: Sequence[str] | None = None,
@@ -493,13 +508,15 @@ def _jsonable(setting: Hashable):
 
 def grouped_cv(allowed: np.ndarray, groups: np.ndarray, fit_fold: FoldFitter, *, labels: Sequence[str],
                n_splits: int = 5, seed: int = 0, fold: np.ndarray | None = None,
-               names: Sequence[str] = ()) -> CVReport:
+               names: Sequence[str] = (), n_jobs: int = 1) -> CVReport:
     """Cross-validate any family of settings, grouped (by artist): ``benchmarks/genre_heads.py``'s protocol.
 
     ``fit_fold(train, [valid, test])`` fits every setting on the ``train`` tracks and returns
     ``{setting: [valid track probs, test track probs]}``; per fold the setting with the best validation
     accuracy (then log-loss) is scored on the test fold. ``fold`` gives the test fold of every track
-    (default :func:`make_folds`)."""
+    (default :func:`make_folds`). ``n_jobs`` folds are fit side by side in threads (``fit_fold`` must be
+    thread-safe, as :func:`linear_fold_fitter`'s is: torch and BLAS release the GIL); the results do not
+    depend on it."""
     allowed = allowed_matrix(allowed, len(labels))
     groups = np.asarray(groups)
     fold = make_folds(allowed, groups, n_splits, seed) if fold is None else np.asarray(fold)
@@ -510,11 +527,19 @@ def grouped_cv(allowed: np.ndarray, groups: np.ndarray, fit_fold: FoldFitter, *,
     chosen, test_acc = [], []
     valid_scores: dict[Hashable, list[tuple[float, float]]] = {}
     test_scores: dict[Hashable, list[float]] = {}
+    plans = []
     for i, k in enumerate(ks):
-        test = np.flatnonzero(fold == k)
-        valid = np.flatnonzero(fold == ks[(i + 1) % len(ks)])
-        train = np.flatnonzero((fold != k) & (fold != ks[(i + 1) % len(ks)]))
-        results = fit_fold(train, [valid, test])
+        nxt = ks[(i + 1) % len(ks)]
+        plans.append((np.flatnonzero((fold != k) & (fold != nxt)), np.flatnonzero(fold == nxt),
+                      np.flatnonzero(fold == k)))
+    if n_jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(n_jobs, len(plans))) as pool:
+            every = list(pool.map(lambda plan: fit_fold(plan[0], [plan[1], plan[2]]), plans))
+    else:
+        every = [fit_fold(train, [valid, test]) for train, valid, test in plans]
+    for (_, valid, test), results in zip(plans, every):
         scores = {}
         for setting, (pv, pt) in results.items():
             scores[setting] = (track_accuracy(pv, allowed[valid]), -track_log_loss(pv, allowed[valid]))
@@ -555,11 +580,12 @@ def _track_probs(window_probs: np.ndarray, window_track: np.ndarray, tracks: np.
 
 
 def cv_linear_head(data: WindowSet, Cs: Sequence[float] = DEFAULT_CS, *, n_splits: int = 5, seed: int = 0,
-                   fold: np.ndarray | None = None, **fit_kwargs) -> CVReport:
+                   fold: np.ndarray | None = None, n_jobs: int = 1, **fit_kwargs) -> CVReport:
     """:func:`grouped_cv` of a :class:`LinearHead` on ``data`` over ``Cs``; ``report.chosen`` is the C to
-    refit on all tracks (``data.fit(C=report.chosen)``)."""
-    return grouped_cv(data.allowed, data.groups, linear_fold_fitter(data, Cs, **fit_kwargs), labels=data.labels,
-                      n_splits=n_splits, seed=seed, fold=fold, names=data.names)
+    refit on all tracks (``data.fit(C=report.chosen)``). ``n_jobs``: folds fit side by side (one thread each)."""
+    with fit_threads(fit_kwargs.get("threads", 1)):  # set once for the folds running side by side
+        return grouped_cv(data.allowed, data.groups, linear_fold_fitter(data, Cs, **fit_kwargs), labels=data.labels,
+                          n_splits=n_splits, seed=seed, fold=fold, names=data.names, n_jobs=n_jobs)
 
 
 __all__ = [

@@ -458,7 +458,8 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
     report = None
     fit_started = time.monotonic()
     if n_groups >= 3:
-        report = cv_linear_head(data, opts.Cs, n_splits=opts.folds, seed=opts.seed, balance=opts.balance)
+        report = cv_linear_head(data, opts.Cs, n_splits=opts.folds, seed=opts.seed, balance=opts.balance,
+                                n_jobs=min(opts.folds, cpu_count()))  # folds side by side, one thread each
         C = float(report.chosen)
         say(f"\ncross-validation: {report.n_splits} folds, grouped by artist (else folder): {n_groups} groups; "
             f"C chosen on each fold's validation fold: {', '.join(f'{c:g}' for c in report.chosen_per_fold)}")

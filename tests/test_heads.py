@@ -163,6 +163,21 @@ def test_grouped_cv_reports_what_it_chose_and_scores_each_track_once():
     assert d["songs"] == data.n_tracks and len(d["confusion"]) == 3
 
 
+def test_folds_side_by_side_give_the_same_report():
+    import torch
+
+    data = grouped_data(seed=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = cv_linear_head(data, (0.01, 1.0), n_splits=4)
+        two = cv_linear_head(data, (0.01, 1.0), n_splits=4, n_jobs=2)
+        assert torch.get_num_threads() == 2  # the fits' one-thread setting is undone
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(one.probs, two.probs) and one.chosen_per_fold == two.chosen_per_fold
+
+
 def test_grouped_cv_never_scores_a_track_with_a_model_that_saw_its_group():
     data = grouped_data()
     seen = []

@@ -141,6 +141,21 @@ def test_spellings_merge_into_the_most_common_one():
         LabelMerger.from_options(merges=["nothing"])
 
 
+def test_tags_are_matched_to_any_models_labels():
+    """--disagreements with a model that was not taught (GTZAN's labels): by the label key alone; with a taught
+    one: by the merging it was taught with (a --merge alias included)."""
+    from genre_models.teach import label_matcher
+
+    match = label_matcher(["hiphop", "rock", "jazz"], None)
+    assert match(["Hip-Hop"]) == (["hiphop"], ["Hip-Hop"])
+    assert match(["Rock; Polka"]) == (["rock"], ["Rock", "Polka"])
+    assert match(["Polka"]) == ([], ["Polka"]) and match([]) == ([], [])
+    merger = LabelMerger.from_options(merges=["R&B=RnB"])
+    merger.fit([["RnB"], ["RnB"], ["Soul"]])
+    taught = label_matcher(["R&B", "Soul"], {"merger": merger.as_dict()})
+    assert taught(["rnb"]) == (["R&B"], ["R&B"])
+
+
 def test_teach_reports_labels_merges_skips_and_cv(taught):
     assert taught["code"] == 0, taught["stderr"]
     out = taught["stdout"]
