@@ -3,9 +3,20 @@ for tiny models, and a tiny checkpoint with a non-GTZAN label set."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# One OpenBLAS thread for numpy and scipy in the test process and the processes it starts (a test or CI
+# may set another): on this 2-core machine, OpenBLAS's second thread spinning beside torch's OpenMP pool
+# made scikit-learn's small matrix products 7-13x dearer (tests/test_features_model.py: 116 s of CPU
+# instead of 16; the features recipe refit: 111 s instead of 14), for the same results.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if "numpy" in sys.modules:  # loaded before this file (by a plugin): limit the libraries already there
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
