@@ -14,9 +14,12 @@ import pytest
 # instead of 16; the features recipe refit: 111 s instead of 14), for the same results.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 if "numpy" in sys.modules:  # loaded before this file (by a plugin): limit the libraries already there
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+    try:
+        from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+    except ImportError:
+        pass
+    else:
+        threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
