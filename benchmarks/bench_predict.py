@@ -2,6 +2,8 @@
 
 Builds the MP3 in a temp dir from real GTZAN clips when ../shared is there (never kept), else
 from a synthetic signal; prints the measured figures.  Run: ``python benchmarks/bench_predict.py``.
+``--max_windows 6,12,24`` also times the default ensemble with each member scoring at most that many
+windows (coverage against speed; the shipped ``ensemble.json`` says how many the app scores).
 """
 from __future__ import annotations
 
@@ -40,7 +42,12 @@ def make_song(path: Path, seconds: float = 180.0) -> str:
 
 
 def main() -> None:
+    import argparse
     import os
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max_windows", default="", help="comma-separated window counts to time the ensemble at")
+    args = parser.parse_args()
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     load = os.getloadavg()[0]
@@ -84,6 +91,18 @@ def main() -> None:
               f"+ timeline): {statistics.median(full):.2f} s")
         print(f"answer: {answer.genre} {[(g, round(p, 3)) for g, p in answer.top(3)]}; "
               f"1-min load average at end {os.getloadavg()[0]:.1f}")
+        shipped = {m.model.name: m.max_windows for m in ensemble.members}
+        for n in [int(x) for x in args.max_windows.split(",") if x.strip()]:
+            for member in ensemble.members:
+                member.max_windows = n
+            ensemble.predict(song)  # warm-up at this size
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                ensemble.predict(song)
+                times.append(time.perf_counter() - t0)
+            print(f"default ensemble with at most {n} windows per member: {statistics.median(times):.2f} s "
+                  f"(shipped: {shipped})")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -69,6 +69,7 @@ from finetune.folds import (  # noqa: E402
     summary,
 )
 from finetune.provenance import track_record  # noqa: E402
+from genre_models import heads  # noqa: E402
 from genre_models.audio import load_audio  # noqa: E402
 from genre_models.audioset import PRIOR_CLASSES  # noqa: E402
 from genre_models.labels import GTZAN_GENRES  # noqa: E402
@@ -91,51 +92,44 @@ def _windows(y: np.ndarray, sr: int, seconds: float) -> list[np.ndarray]:
     return [y[s:e] for s, e in plan_windows(len(y), size, size)]
 
 
-def embed_musicnn(tracks) -> dict[str, dict[str, np.ndarray]]:
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+def embed_musicnn(tracks, cache: Path | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """musicnn's 3-s window vectors through the library's one path (:mod:`genre_models.embeddings`);
+    read from ``embed_tracks.py``'s cache where it holds the track."""
+    return _embed_shared("msd-musicnn", tracks, cache, {3.0: {"w3|penultimate": "penultimate", "w3|pooled": "pooled"}})
 
-    import genre_models.hf_models  # noqa: F401
 
-    fe = AutoFeatureExtractor.from_pretrained(MSD_DIR)
-    model = AutoModelForAudioClassification.from_pretrained(MSD_DIR).eval()
+def embed_yamnet(tracks, cache: Path | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """YAMNet's 3- and 5-s window vectors (mean, mean ‖ max of the patch embeddings, AudioSet scores),
+    through :mod:`genre_models.embeddings` (the 3-s ones from ``embed_tracks.py``'s cache where it can)."""
+    names = {"mean": "mean", "meanmax": "meanmax", "scores": "scores"}
+    return _embed_shared("yamnet-audioset", tracks, cache,
+                         {s: {f"w{s:g}|{k}": v for k, v in names.items()} for s in (3.0, 5.0)})
+
+
+def _embed_shared(backbone: str, tracks, cache: Path | None, layout: dict[float, dict[str, str]]
+                  ) -> dict[str, dict[str, np.ndarray]]:
+    from embed_tracks import read_cache, windows_of
+
+    from genre_models.embeddings import load_backbone
+
+    shared = read_cache(cache, backbone, "orig") if cache else {}
+    model = load_backbone(backbone)
     out = {}
     for t in tracks:
-        wins = _windows(load_audio(t.source, sr=16000), 16000, 3.0)
-        feats = torch.from_numpy(fe(wins, sampling_rate=16000, return_tensors="np")["input_features"])
-        with torch.inference_mode():
-            patches, weight = model._patches(feats, None)
-            hidden, pooled = model.musicnn(patches)
-        keep = weight.reshape(-1) > 0  # one patch per 3-s window (a short excerpt: repeated to one patch)
-        out[t.track_id] = {"w3|penultimate": hidden[keep].numpy(), "w3|pooled": pooled[keep].numpy()}
-    return out
-
-
-def embed_yamnet(tracks) -> dict[str, dict[str, np.ndarray]]:
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-    import genre_models.hf_models  # noqa: F401
-
-    fe = AutoFeatureExtractor.from_pretrained(YAMNET_DIR)
-    model = AutoModelForAudioClassification.from_pretrained(YAMNET_DIR, emulation=YAMNET_EMULATION).eval()
-    out = {}
-    for t in tracks:
-        y = load_audio(t.source, sr=16000)
         rows: dict[str, np.ndarray] = {}
-        for seconds in (3.0, 5.0):
-            inputs = fe(_windows(y, 16000, seconds), sampling_rate=16000, return_tensors="pt")
-            with torch.inference_mode():
-                o = model.patch_outputs(inputs["input_features"], inputs["attention_mask"])
-            m = o.mask[..., None].float()
-            mean = (o.embeddings * m).sum(1) / m.sum(1)
-            high = o.embeddings.masked_fill(~o.mask[..., None], float("-inf")).amax(1)
-            rows[f"w{seconds:g}|mean"] = mean.numpy()
-            rows[f"w{seconds:g}|meanmax"] = torch.cat([mean, high], -1).numpy()
-            rows[f"w{seconds:g}|scores"] = ((o.scores * m).sum(1) / m.sum(1)).numpy()
+        y = None
+        for seconds, names in layout.items():
+            if seconds == 3.0 and t.track_id in shared:
+                vec = shared[t.track_id]
+            else:
+                y = load_audio(t.source, sr=16000) if y is None else y
+                vec = {v: a.numpy() for v, a in model.embed(windows_of(y, seconds)).items()}
+            rows.update({name: vec[v] for name, v in names.items()})
         out[t.track_id] = rows
     return out
 
 
-def embed_whisper(tracks) -> dict[str, dict[str, np.ndarray]]:
+def embed_whisper(tracks, cache: Path | None = None) -> dict[str, dict[str, np.ndarray]]:
     from genre_models.hf_models.whisper_base import WhisperGenreForAudioClassification, whisper_feature_extractor
 
     out: dict[str, dict[str, np.ndarray]] = {t.track_id: {} for t in tracks}
@@ -170,7 +164,7 @@ def load_embeddings(backbone: str, tracks, cache: Path | None) -> dict[str, dict
     todo = [t for t in tracks if t.track_id not in emb]
     if todo:
         start = time.perf_counter()
-        emb.update(EMBED[backbone](todo))
+        emb.update(EMBED[backbone](todo, cache))
         print(f"embedded {len(todo)} tracks with {backbone} in {time.perf_counter() - start:.0f} s", flush=True)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,34 +184,21 @@ def window_seconds(variant: str) -> float:
 # ---------------------------------------------------------------------------------------------
 # heads
 # ---------------------------------------------------------------------------------------------
-SCALE_FLOOR = 1e-3  # standard deviations below this are taken as this (see fit_head)
 
 
-def fit_head(emb, tracks, variant: str, C: float):
+def fit_head(emb, tracks, variant: str, C: float) -> heads.LinearHead:
     """Standardise + multinomial logistic regression on the windows of ``tracks``, each track weighing
-    the same (a 30-s clip's ten windows count as much as an excerpt's one).
-
-    A feature whose standard deviation is below :data:`SCALE_FLOOR` is divided by the floor instead:
-    72 % of musicnn's pooled mid-end values are constant up to float rounding (dead units, std ~1e-11),
-    and standardising them would turn rounding noise into signal and, folded into a float32 layer,
-    into weights of 1e12."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    the same (a 30-s clip's ten windows count as much as an excerpt's one): :func:`genre_models.heads.fit_head`,
+    the one head-fitting path of the project (``teach`` and ``benchmarks/default_ensemble.py`` use it too;
+    scikit-learn's objective, its standard-deviation floor explained there)."""
     X = np.concatenate([emb[t.track_id][variant] for t in tracks])
     y = np.concatenate([[t.label] * len(emb[t.track_id][variant]) for t in tracks])
     w = np.concatenate([[1.0 / len(emb[t.track_id][variant])] * len(emb[t.track_id][variant]) for t in tracks])
-    scaler = StandardScaler().fit(X)
-    scaler.scale_ = np.maximum(scaler.scale_, SCALE_FLOOR)
-    lr = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(X), y, sample_weight=w / w.mean())
-    return make_pipeline(scaler, lr)
+    return heads.fit_head(X, y, labels=GTZAN_GENRES, sample_weight=w / w.mean(), C=C)
 
 
-def window_probs(head, X: np.ndarray) -> np.ndarray:
-    p = np.zeros((len(X), N))
-    p[:, head.classes_] = head.predict_proba(X)
-    return p
+def window_probs(head: heads.LinearHead, X: np.ndarray) -> np.ndarray:
+    return head.predict_proba(X)
 
 
 def prior_logits(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
@@ -300,21 +281,19 @@ def settings_for_fold(backbone, emb, split, labels) -> dict[tuple, Fitted]:
 # ---------------------------------------------------------------------------------------------
 # export: one HF folder per backbone
 # ---------------------------------------------------------------------------------------------
-def head_arrays(head) -> dict[str, np.ndarray]:
-    scaler, lr = head[0], head[-1]
-    return {"scaler_mean": np.asarray(scaler.mean_, np.float64), "scaler_scale": np.asarray(scaler.scale_, np.float64),
-            "coef": np.ascontiguousarray(lr.coef_, np.float64), "intercept": np.asarray(lr.intercept_, np.float64),
-            "classes": np.asarray(lr.classes_, np.int64)}
+def head_arrays(head: heads.LinearHead) -> dict[str, np.ndarray]:
+    """The unfolded head as ``genre_head.safetensors`` stores it: scaler, the coefficients and intercepts
+    of the genres the training tracks had (``classes``)."""
+    classes = np.flatnonzero(head.intercept > heads.ABSENT_LOGIT / 2)
+    return {"scaler_mean": np.asarray(head.mean, np.float64), "scaler_scale": np.asarray(head.scale, np.float64),
+            "coef": np.ascontiguousarray(head.coef[classes], np.float64),
+            "intercept": np.asarray(head.intercept[classes], np.float64), "classes": classes.astype(np.int64)}
 
 
-def folded(head) -> tuple[np.ndarray, np.ndarray]:
+def folded(head: heads.LinearHead) -> tuple[np.ndarray, np.ndarray]:
     """``(W, b)`` of one linear layer equal to standardise-then-logistic-regression (every genre; one
     absent from training gets bias -1e4, so it is never chosen)."""
-    a = head_arrays(head)
-    W, b = np.zeros((N, a["coef"].shape[1])), np.full(N, -1e4)
-    W[a["classes"]] = a["coef"] / a["scaler_scale"]
-    b[a["classes"]] = a["intercept"] - (a["coef"] * (a["scaler_mean"] / a["scaler_scale"])).sum(axis=1)
-    return W, b
+    return head.folded()
 
 
 def _labels_kwargs() -> dict:
@@ -410,7 +389,7 @@ def write_model(backbone: str, fitted: Fitted, out: Path, info: dict, record: di
     out.mkdir(parents=True, exist_ok=True)
     WRITE[backbone](fitted, out, info)
     save_file(head_arrays(fitted.head), str(out / "genre_head.safetensors"),
-              metadata={"what": "StandardScaler + LogisticRegression of the genre head, before folding"})
+              metadata={"what": "genre_models.heads.LinearHead (standardise + logistic regression), before folding"})
     (out / "genre_head.json").write_text(json.dumps({**info, RECORD_KEY: record}, indent=2) + "\n")
 
 

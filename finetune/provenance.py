@@ -92,7 +92,7 @@ def _find(data: Any) -> dict[str, Any] | None:
     """The record inside one parsed JSON file, wherever our writers put it."""
     if not isinstance(data, dict):
         return None
-    for where in (data, data.get("training"), data.get("genre_head")):
+    for where in (data, data.get("training"), data.get("genre_head"), data.get("head")):
         if isinstance(where, dict) and isinstance(where.get(RECORD_KEY), dict):
             return where[RECORD_KEY]
     return None
