@@ -66,6 +66,12 @@ DEFAULT_MAX_WINDOWS = 10  # a 30-s preview whole; a long song's ten windows spre
 DEFAULT_MIN_SONGS = 5
 DEFAULT_FOLDS = 5
 NO_CV_C = 0.1  # the head's C when there are too few artists to cross-validate
+POOL_FROM = 8  # fewer songs to embed than this are embedded in this process (worker start-up costs more)
+# model selection cheaper than the final fit (on 200 songs: a third of the iterations, the same accuracy and
+# nearly the same Cs, measured by benchmarks/bench_teach.py's library): at most 5 windows of a song in the
+# folds' fits, scikit-learn's tolerance x10; the final head is fit on every window to scikit-learn's own 1e-4
+CV_WINDOWS = 5
+CV_TOL = 1e-3
 
 
 class TeachError(ValueError):
@@ -253,12 +259,19 @@ def embed_songs(store: EmbeddingStore, paths: Sequence[Path], *, jobs: int = 1, 
         return out
     progress = Progress(len(tasks), out.cached, "embedding: ", err, err)
     started = time.monotonic()
+
+    def keep(result: EmbedResult) -> None:
+        _store_result(store, result, out)
+        progress.advance(result.error is not None)
+        if result.error is not None:
+            progress.note(f"{result.task.path}: {result.error}")
+
     try:
+        checked, tasks = _check_changed(tasks, max(1, min(jobs, cpu_count())))
+        for result in checked:
+            keep(result)
         for result in _run_tasks(tasks, jobs, device):
-            _store_result(store, result, out)
-            progress.advance(result.error is not None)
-            if result.error is not None:
-                progress.note(f"{result.task.path}: {result.error}")
+            keep(result)
     finally:
         store.close()
     out.seconds = time.monotonic() - started
@@ -283,9 +296,38 @@ def _store_result(store: EmbeddingStore, result: EmbedResult, out: EmbedSummary)
         out.embedded += 1
 
 
+def _check_changed(tasks: list[EmbedTask], threads: int) -> tuple[list[EmbedResult], list[EmbedTask]]:
+    """Songs whose file changed since they were embedded (retagged, most often) are decoded here, in
+    threads, and their audio hashed: the same audio keeps its vectors, with no worker to start; the
+    others are left to embed."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    changed = [t for t in tasks if t.known_digest is not None]
+    if not changed:
+        return [], tasks
+
+    def check(t: EmbedTask) -> EmbedResult | EmbedTask:
+        try:
+            same = audio_digest(t.path, t.max_seconds) == t.known_digest
+        except AudioLoadError as err:
+            return EmbedResult(t, error=str(err))
+        except Exception as err:  # a decoder failing on one odd file
+            return EmbedResult(t, error=f"unexpected {type(err).__name__}: {err}")
+        return EmbedResult(t, same_audio=True) if same else replace(t, known_digest=None)
+
+    with ThreadPoolExecutor(threads) as pool:  # decoding (libsndfile, soxr) runs outside the GIL
+        outcomes = list(pool.map(check, changed))
+    results = [o for o in outcomes if isinstance(o, EmbedResult)]
+    redo = {o.key: o for o in outcomes if isinstance(o, EmbedTask)}
+    return results, [redo.get(t.key, t) for t in tasks if t.known_digest is None or t.key in redo]
+
+
 def _run_tasks(tasks: list[EmbedTask], jobs: int, device: str) -> Iterator[EmbedResult]:
+    if not tasks:
+        return
     backbones = tuple(dict.fromkeys(b for t in tasks for b in t.backbones))
-    if jobs <= 1 or len(tasks) <= 1:
+    if jobs <= 1 or len(tasks) < POOL_FROM:  # a few songs: starting workers would cost more than they save
         from .embeddings import load_backbone
 
         where = pick_device(device)
@@ -459,7 +501,8 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
     fit_started = time.monotonic()
     if n_groups >= 3:
         report = cv_linear_head(data, opts.Cs, n_splits=opts.folds, seed=opts.seed, balance=opts.balance,
-                                n_jobs=min(opts.folds, cpu_count()))  # folds side by side, one thread each
+                                n_jobs=min(opts.folds, cpu_count()),  # folds side by side, one thread each
+                                per_track=CV_WINDOWS, tol=CV_TOL)
         C = float(report.chosen)
         say(f"\ncross-validation: {report.n_splits} folds, grouped by artist (else folder): {n_groups} groups; "
             f"C chosen on each fold's validation fold: {', '.join(f'{c:g}' for c in report.chosen_per_fold)}")
@@ -469,7 +512,7 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
         C = NO_CV_C
         warn(f"warning: songs by only {n_groups} artist(s)/folder(s): too few to cross-validate (3 needed); "
              f"fitting with C={C:g}, no CV figures")
-    head = data.fit(C=C, balance=opts.balance)
+    head = data.fit(C=C, balance=opts.balance, init=report.fold_models.get(C) if report else None)
     fit_seconds = time.monotonic() - fit_started
 
     # 5. the model folder
@@ -477,7 +520,8 @@ def run_teach(opts: TeachOptions, *, out: TextIO | None = None, err: TextIO | No
                   "skipped": plan.skipped, "songs": {label: int(counts[label]) for label in labels},
                   "groups": int(n_groups)}
     head_info = {"recipe": "genre_models.heads.fit_head (multinomial, partial labels, track-weighted)",
-                 "C": C, "Cs": list(opts.Cs), "balanced": opts.balance, "features": [str(f) for f in features],
+                 "C": C, "Cs": list(opts.Cs), "balanced": opts.balance,
+                 "cv_fits": {"windows_per_song": CV_WINDOWS, "tol": CV_TOL}, "features": [str(f) for f in features],
                  "max_windows": opts.max_windows, "window_seconds": WINDOW_SECONDS, "songs": len(kept_songs),
                  "windows": int(len(data.X)), "cv": report.as_dict() if report else None,
                  "command": opts.command, "made": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -550,7 +594,8 @@ def model_card(name: str, head, features: Sequence[Feature], head_info: dict, te
     weighting = ", and every label the same" if head_info.get("balanced") else ""
     cv = ("Not cross-validated: the songs come from fewer than 3 artists/folders." if report is None else
           f"{report.summary()} (C chosen per fold on the next fold; every song scored once, by a head that "
-          f"never saw its artist).\n\n{report.markdown()}")
+          f"never saw its artist; the folds' heads were fit on at most {CV_WINDOWS} windows of a song, to a "
+          f"tolerance of {CV_TOL:g}, this one on all of them).\n\n{report.markdown()}")
     return f"""---
 library_name: transformers
 pipeline_tag: audio-classification

@@ -191,3 +191,15 @@ def test_grouped_cv_never_scores_a_track_with_a_model_that_saw_its_group():
     grouped_cv(data.allowed, data.groups, fit_fold, labels=data.labels, n_splits=4)
     for train, valid, test in seen:
         assert not train & test and not train & valid and not valid & test
+
+
+def test_cv_may_select_on_fewer_windows_and_hands_the_final_fit_a_start():
+    data = grouped_data(seed=4)
+    assert len(data.rows(np.arange(data.n_tracks), per_track=1)) == data.n_tracks
+    report = cv_linear_head(data, (0.01, 1.0), n_splits=4, per_track=1, tol=1e-3)
+    assert set(report.fold_models) == {0.01, 1.0}
+    start = report.fold_models[report.chosen]
+    warm = data.fit(C=report.chosen, init=start, tol=1e-9)
+    cold = data.fit(C=report.chosen, tol=1e-9)
+    assert np.abs(warm.coef - cold.coef).max() < 1e-4  # the same optimum
+    assert warm.info["iterations"] < cold.info["iterations"]
