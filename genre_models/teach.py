@@ -553,6 +553,8 @@ def write_model(out: Path, head, features: Sequence[Feature], max_windows: int |
     (out / "README.md").write_text(model_card(out.name, head, features, head_info, teach_info, report, plan, opts))
     if report is not None:
         _write_cv_csv(out / "cv_predictions.csv", report, opts.paths)
+    else:  # a folder taught again without CV keeps no stale answers
+        (out / "cv_predictions.csv").unlink(missing_ok=True)
 
 
 def _write_cv_csv(path: Path, report: CVReport, roots: Sequence[Path]) -> None:

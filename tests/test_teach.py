@@ -253,6 +253,20 @@ def test_teach_from_folders_the_audiofolder_layout(library, tmp_path, capsys):
     assert config["teach"]["labels_from"] == "folders"
 
 
+def test_songs_by_too_few_artists_still_teach_without_cv(library, tmp_path, capsys):
+    root = tmp_path / "two-artists"
+    for label in ("Metal", "Jazz"):
+        shutil.copytree(library / f"{label} Band 0", root / label)  # two songs, one artist each
+    out = tmp_path / "m"
+    assert main(["teach", str(root), "--out", str(out), "--cache", str(tmp_path / "c"), "--min-songs", "2",
+                 "--max-windows", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "too few to cross-validate" in captured.err and "CV accuracy" not in captured.out
+    config = json.loads((out / "config.json").read_text())
+    assert config["head"]["cv"] is None and config["head"]["C"] == 0.1
+    assert "Not cross-validated" in (out / "README.md").read_text() and not (out / "cv_predictions.csv").exists()
+
+
 def test_bad_input_says_what_to_do(library, tmp_path, capsys):
     untagged = tmp_path / "untagged"
     untagged.mkdir()
