@@ -328,8 +328,63 @@ def backbone_identity(name: str) -> dict:
 
 
 def window_vectors(windows: Sequence[np.ndarray], backbones: Iterable[Backbone]) -> dict[str, dict[str, torch.Tensor]]:
-    """backbone name → variant → ``(len(windows), width)``: every variant of every backbone."""
-    return {b.name: b.embed(windows) for b in backbones}
+    """backbone name → variant → ``(len(windows), width)``: every variant of every backbone.
+
+    Passes are shared (:class:`SharedPasses`): several models reading one backbone (the default
+    ensemble's members, a taught model beside them) embed the same windows once between them."""
+    return {b.name: SHARED_PASSES.embed(b, windows) for b in backbones}
+
+
+class SharedPasses:
+    """The last few backbone passes, keyed by backbone and the windows' bytes, computed once even when
+    models ask at the same time from several threads (the ensemble scores its members side by side):
+    the first asker computes, the others wait for its result. Small (``size`` passes), so memory stays
+    bounded; a pass that fails is not kept (each asker then tries on its own)."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self._lock = threading.Lock()
+        self._done: dict[tuple, dict[str, torch.Tensor]] = {}
+        self._running: dict[tuple, threading.Event] = {}
+
+    @staticmethod
+    def key(backbone: Backbone, windows: Sequence[np.ndarray]) -> tuple:
+        digest = hashlib.blake2b(digest_size=16)
+        for w in windows:
+            a = np.ascontiguousarray(w, dtype=np.float32)
+            digest.update(len(a).to_bytes(8, "little"))
+            digest.update(a.tobytes())
+        return (backbone.name, id(backbone), str(backbone.device), digest.hexdigest())
+
+    def embed(self, backbone: Backbone, windows: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        key = self.key(backbone, windows)
+        while True:
+            with self._lock:
+                if key in self._done:
+                    self._done[key] = self._done.pop(key)  # most recently used last
+                    return self._done[key]
+                event = self._running.get(key)
+                if event is None:
+                    event = self._running[key] = threading.Event()
+                    break
+            event.wait()
+            with self._lock:
+                if key not in self._done:  # the computing thread failed: compute here
+                    return backbone.embed(windows)
+        try:
+            out = backbone.embed(windows)
+            with self._lock:
+                self._done[key] = out
+                while len(self._done) > self.size:
+                    self._done.pop(next(iter(self._done)))
+            return out
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            event.set()
+
+
+SHARED_PASSES = SharedPasses()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,6 +498,7 @@ def recipe_id(r: Mapping) -> str:
 __all__ = [
     "BACKBONES", "BATCH_WINDOWS", "Backbone", "BackboneKind", "AudioDigest", "Feature", "FileEmbedding",
     "MUSICNN_VARIANTS", "MusicnnBackbone", "SAMPLE_RATE", "WINDOW_SECONDS", "YAMNET_VARIANTS", "YamnetBackbone",
-    "audio_digest", "audio_windows", "backbone_identity", "backbone_kind", "embed_file", "load_backbone",
-    "parse_features", "recipe", "recipe_id", "register_backbone", "stack_features", "window_vectors",
+    "SHARED_PASSES", "SharedPasses", "audio_digest", "audio_windows", "backbone_identity", "backbone_kind",
+    "embed_file", "load_backbone", "parse_features", "recipe", "recipe_id", "register_backbone", "stack_features",
+    "window_vectors",
 ]
