@@ -47,7 +47,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max_windows", default="", help="comma-separated window counts to time the ensemble at")
+    parser.add_argument("--ensemble", default=None, help="an ensemble.json to time instead of the shipped default "
+                                                          "(the app reads it through GENRE_ENSEMBLE)")
     args = parser.parse_args()
+    if args.ensemble:
+        os.environ["GENRE_ENSEMBLE"] = str(Path(args.ensemble).resolve())
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     load = os.getloadavg()[0]
@@ -55,7 +59,7 @@ def main() -> None:
         song = Path(tmp) / "song.mp3"
         source = make_song(song)
         t0 = time.perf_counter()
-        ensemble = Ensemble.default()
+        ensemble = Ensemble.from_file(args.ensemble) if args.ensemble else Ensemble.default()
         ensemble_load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         import app  # the app's own classify(): ensemble (with the music check and wider genres), spectrogram,

@@ -345,6 +345,24 @@ class FoldResult:
     test_probs: dict[str, np.ndarray]  # name -> (test tracks, N)
     test_idx: np.ndarray
     coverage: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    subset_weights: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    procedure: tuple[tuple[str, ...], str] = ((), "")  # this fold's own choice: (members, "learned"/"equal")
+    subset_test_probs: dict[tuple[tuple[str, ...], str], np.ndarray] = field(default_factory=dict)
+
+
+PROCEDURE = "chosen on validation"  # the row of the procedure's own choice, made per fold on its validation fold
+SHIPPED = "the shipped choice"  # the row of the choice made over all folds (what --export writes), on every fold
+MIN_MEMBERS = 2  # the app shows each member's vote: a default of one model would have none to show
+
+
+def best_choice(subsets: Mapping[tuple[str, ...], Mapping[str, float]], min_members: int = MIN_MEMBERS
+                ) -> tuple[tuple[str, ...], str]:
+    """The members (at least ``min_members``, where there are that many) and the weighting (learned /
+    equal) of the lowest cross-fitted validation log-loss."""
+    most = max(len(c) for c in subsets)
+    return min(((combo, how) for combo in subsets for how in ("learned", "equal")
+                if len(combo) >= min(min_members, most)),
+               key=lambda ch: (subsets[ch[0]][ch[1]], len(ch[0])))
 
 
 def run_folds(data: Data, folds, members: Sequence[MemberSpec], views: Sequence[str], args,
@@ -369,12 +387,22 @@ def run_folds(data: Data, folds, members: Sequence[MemberSpec], views: Sequence[
         choice = cross_fitted_choice(sv, data, idx["valid"], args.penalty) if len(names) > 1 else {}
         test_probs["learned ensemble"] = mixture(st, w, t)
         test_probs["equal-weight average"] = mixture(st, np.ones(len(names)), np.ones(len(names)))
-        subsets = {}  # every subset of the members, judged on validation by 2-fold cross-fitting
+        subsets, subset_weights, subset_test = {}, {}, {}  # every subset, judged on validation by cross-fitting
         for r in range(1, len(names) + 1):
             for combo in itertools.combinations(range(len(names)), r):
                 sub = Scored([names[i] for i in combo], sv.labels, sv.y, [sv.windows[i] for i in combo],
                              sv.track_ids)
-                subsets[tuple(sub.models)] = cross_fitted_choice(sub, data, idx["valid"], args.penalty)
+                key = tuple(sub.models)
+                subsets[key] = cross_fitted_choice(sub, data, idx["valid"], args.penalty)
+                subset_weights[key] = fit_weights(sub, data, idx["valid"], args.penalty)
+                subset_test[key] = Scored(list(key), st.labels, st.y, [st.windows[i] for i in combo], st.track_ids)
+        # the procedure as if this fold were all there is: its validation fold picks members and weighting
+        subset_test_probs = {}
+        for key, sub in subset_test.items():
+            subset_test_probs[(key, "learned")] = mixture(sub, *subset_weights[key])
+            subset_test_probs[(key, "equal")] = mixture(sub, np.ones(len(key)), np.ones(len(key)))
+        combo, how = best_choice(subsets, args.min_members)
+        test_probs[PROCEDURE] = subset_test_probs[(combo, how)]
         coverage = {}
         for n_win in args.windows:
             sel = {data.tracks[i].track_id: spread(len(test_windows[names[0]][j]), n_win)
@@ -385,14 +413,20 @@ def run_folds(data: Data, folds, members: Sequence[MemberSpec], views: Sequence[
                 per[spec.name] = fitted_members[spec.name].track_probs(data, idx["test"], C, weights, sel)
             cw = [[tw[sel[data.tracks[i].track_id]] for tw, i in zip(test_windows[n], idx["test"])] for n in names]
             per["learned ensemble"] = mixture(Scored(names, st.labels, st.y, cw, st.track_ids), w, t)
+            for key in subset_test:  # every subset and weighting: the shipped choice is known after all folds
+                sub = Scored(list(key), st.labels, st.y, [cw[names.index(n)] for n in key], st.track_ids)
+                per[(key, "learned")] = mixture(sub, *subset_weights[key])
+                per[(key, "equal")] = mixture(sub, np.ones(len(key)), np.ones(len(key)))
             coverage[n_win] = per
-        results.append(FoldResult(chosen, vscores, w, t, choice, subsets, test_probs, idx["test"], coverage))
+        results.append(FoldResult(chosen, vscores, w, t, choice, subsets, test_probs, idx["test"], coverage,
+                                  subset_weights, (combo, how), subset_test_probs))
         tracks = [data.tracks[i] for i in idx["test"]]
         say(f"fold {k + 1} ({time.perf_counter() - t0:.0f} s): " + "; ".join(
             f"{n} C={chosen[n][0]:g} w={chosen[n][1]}" for n in names)
             + " | weights " + ", ".join(f"{n} {wi:.2f}/T{ti:.2f}" for n, wi, ti in zip(names, w, t))
             + (f" | valid (cross-fitted) learned {choice['learned']:.3f} vs equal {choice['equal']:.3f}"
                if choice else "")
+            + f" | chosen: {' + '.join(combo)}, {how} weights"
             + "\n   test: " + "; ".join(
                 f"{name}: " + ", ".join(f"{kind} {r}/{n}" for kind, (r, n) in
                                         accuracy_by_kind(tracks, P.argmax(axis=1)).items()
@@ -408,8 +442,20 @@ def spread(n: int, k: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, k)).astype(int))
 
 
-def report(data: Data, folds, members: Sequence[MemberSpec], results: list[FoldResult], title: str) -> dict:
+def report(data: Data, folds, members: Sequence[MemberSpec], results: list[FoldResult], title: str,
+           min_members: int = MIN_MEMBERS) -> dict:
     """Print the per-collection tables; return the figures (JSON-able)."""
+    subsets = {}
+    for combo in results[0].subsets:
+        vals = [r.subsets[combo] for r in results]
+        subsets[combo] = {k: statistics.mean(v[k] for v in vals) for k in vals[0]}
+    chosen = best_choice(subsets, min_members)
+    for r in results:  # the choice made over all folds, scored on each test fold (its validation saw the others')
+        r.test_probs[SHIPPED] = r.subset_test_probs[chosen]
+        for per in r.coverage.values():
+            per[SHIPPED] = per[chosen]
+            for key in [k for k in per if isinstance(k, tuple)]:
+                del per[key]
     names = list(results[0].test_probs)
     by_kind = {n: [accuracy_by_kind([data.tracks[i] for i in r.test_idx], r.test_probs[n].argmax(axis=1))
                    for r in results] for n in names}
@@ -432,10 +478,6 @@ def report(data: Data, folds, members: Sequence[MemberSpec], results: list[FoldR
         equal = statistics.mean(r.choice["equal"] for r in results)
         print(f"learned vs equal weights, cross-fitted inside the validation folds (balanced log-loss, mean over "
               f"folds): learned {learned:.3f}, equal {equal:.3f} -> {'learned' if learned < equal else 'equal'}")
-    subsets = {}
-    for combo in results[0].subsets:
-        vals = [r.subsets[combo] for r in results]
-        subsets[combo] = {k: statistics.mean(v[k] for v in vals) for k in vals[0]}
     if len(subsets) > 1:
         print("\nmember subsets on the validation folds, 2-fold cross-fitted inside each (weights and temperatures "
               "learned on one half, scored on the other; mean over folds; balanced log-loss / accuracy):\n")
@@ -443,6 +485,12 @@ def report(data: Data, folds, members: Sequence[MemberSpec], results: list[FoldR
         for combo, v in sorted(subsets.items(), key=lambda kv: min(kv[1]["learned"], kv[1]["equal"])):
             print(f"| {' + '.join(combo)} | {v['learned']:.3f} / {v['learned_accuracy']:.3f} | "
                   f"{v['equal']:.3f} / {v['equal_accuracy']:.3f} |")
+    print(f"\nchosen on validation (mean over folds; at least {min_members} members): {' + '.join(chosen[0])} with "
+          f"{chosen[1]} weights (cross-fitted balanced log-loss {subsets[chosen[0]][chosen[1]]:.3f}); per fold: "
+          + "; ".join(f"{' + '.join(r.procedure[0])} ({r.procedure[1]})" for r in results)
+          + f". The row '{PROCEDURE}' scores each fold's own choice on its test fold (a nested estimate of the "
+            f"procedure); '{SHIPPED}' scores the choice made over all folds on each test fold (each fold's "
+            "validation is another's test, so it looked at them).")
     if results[0].coverage:
         print("\ncoverage: test accuracy when k evenly spread 3-s windows of each track are scored "
               "(right/total over the folds; excerpts have one window):\n")
@@ -460,7 +508,10 @@ def report(data: Data, folds, members: Sequence[MemberSpec], results: list[FoldR
             print(f"| {k_win} | " + " | ".join(cells) + " |")
     return {"by_kind": {n: [{k: list(v) for k, v in f.items()} for f in by_kind[n]] for n in names},
             "pooled": pooled, "weights": mean_w, "temperatures": mean_t,
-            "subsets": {" + ".join(c): v for c, v in subsets.items()}}
+            "subsets": {" + ".join(c): v for c, v in subsets.items()},
+            "chosen": {"members": list(chosen[0]), "weights": chosen[1],
+                       "valid_log_loss": subsets[chosen[0]][chosen[1]],
+                       "per_fold": [[list(r.procedure[0]), r.procedure[1]] for r in results]}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--penalty", type=float, default=0.01)
+    parser.add_argument("--min_members", type=int, default=MIN_MEMBERS,
+                        help="the default has at least this many members (the app shows each one's vote)")
     parser.add_argument("--weighting", choices=("balanced", "tracks"), default="balanced",
                         help="training tracks: each collection weighs half (balanced), or every track alike")
     parser.add_argument("--gtzan_dir", type=Path, default=GTZAN_DIR)
@@ -485,7 +538,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--plot", type=Path, default=None, help="reliability plot of the learned ensemble")
     parser.add_argument("--export", type=Path, default=None, help="write the members and ensemble.json here")
     parser.add_argument("--max_windows", type=int, default=12, help="ensemble.json: windows per song per member")
+    parser.add_argument("--fixture", type=Path, default=REPO / "tests" / "fixtures" / "default_members.json",
+                        help="with --export: each exported member's window probabilities on examples/, as fitted")
+    parser.add_argument("--fixture_from", type=Path, default=None,
+                        help="only write --fixture for the members DIR/ensemble.json lists: each refit from the "
+                             "tracks with the settings its config records (C, prior weights, views)")
     args = parser.parse_args(argv)
+    if args.fixture_from:
+        return refit_fixture(args)
     args.windows = [int(x) for x in args.windows.split(",") if x.strip()]
     members = [MEMBERS[m.strip()] for m in args.members.split(",") if m.strip()]
     for m in members:
@@ -510,7 +570,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\n## training views: {', '.join(views)}", flush=True)
         results = run_folds(data, folds, members, views, args)
         results_by_run[title] = results
-        figures[title] = report(data, folds, members, results, f"training views: {', '.join(views)}")
+        figures[title] = report(data, folds, members, results, f"training views: {', '.join(views)}",
+                                args.min_members)
     if len(runs) > 1:
         print("\n## what each augmentation adds (test folds, right/total; balanced log-loss, pooled test folds)\n")
         print("| training views | member | GTZAN clips | GTZAN excerpts | AllMusic | balanced log-loss |")
@@ -527,12 +588,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.json.write_text(json.dumps({"folds_fingerprint": folds.fingerprint, "runs": figures,
                                          "command": "python benchmarks/default_ensemble.py " + " ".join(
                                              sys.argv[1:])}, indent=1, default=str) + "\n")
-    first = next(iter(results_by_run.values()))
+    best = min(figures, key=lambda t: figures[t]["chosen"]["valid_log_loss"])  # what --export writes
+    first = results_by_run[best]
     if args.plot:
         from ensemble_real_audio import reliability_plot
 
         curves = {}
-        for n in ("learned ensemble", *[m.name for m in members]):
+        for n in (SHIPPED, *[m.name for m in members]):
             if n in first[0].test_probs:
                 P = np.concatenate([r.test_probs[n] for r in first])
                 idx = np.concatenate([r.test_idx for r in first])
@@ -541,8 +603,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         reliability_plot(curves, args.plot, f"{int(g.sum())} real GTZAN tracks, pooled test folds "
                                             "(artist folds over GTZAN + AllMusic)")
         print(f"reliability plot (GTZAN test tracks): {args.plot}")
-    if args.export:
-        export(args, data, folds, members, base_views, first, figures[next(iter(figures))])
+    if args.export:  # the training views, members and weighting of the lowest cross-fitted validation loss
+        title = best
+        if len(figures) > 1:
+            print(f"exporting the run '{title}' (lowest cross-fitted validation log-loss of its choice: " + ", ".join(
+                f"{t} {f['chosen']['valid_log_loss']:.3f}" for t, f in figures.items()) + ")")
+        export(args, data, folds, members, runs[title], results_by_run[title], figures[title])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,19 +616,22 @@ def main(argv: Sequence[str] | None = None) -> None:
 # ---------------------------------------------------------------------------------------------
 def export(args, data: Data, folds, members: Sequence[MemberSpec], views: Sequence[str], results: list[FoldResult],
            figures: dict) -> None:
-    """Each member refit on every track with the setting of the best mean validation criterion over the
-    folds, written as a model folder; ``ensemble.json`` with the mean learned weights and temperatures."""
+    """The chosen members (``figures["chosen"]``), each refit on every track with the setting of the best
+    mean validation criterion over the folds, written as a model folder; ``ensemble.json`` with the mean
+    learned weights and temperatures of that subset, or equal weights at T = 1 where those were chosen."""
     from finetune.provenance import track_record
     from genre_models.hf_models.embedding_head import build_embedding_head
 
     every = np.arange(len(data.tracks))
-    entries = []
+    entries, fitted = [], {}
+    combo, how = tuple(figures["chosen"]["members"]), figures["chosen"]["weights"]
+    members = [m for m in members if m.name in combo]
     for i, spec in enumerate(members):
         settings = results[0].valid_scores[spec.name]
         mean = {key: tuple(np.mean([r.valid_scores[spec.name][key] for r in results], axis=0)) for key in settings}
         C, weights = min(mean, key=lambda key: mean[key])
         fm = fit_member(spec, data, every, views, [C])
-        out = args.export / f"default-{spec.name}"
+        out = args.export / f"default-{spec.name.replace('+', '-')}"
         record = track_record({"train": [t.track_id for t in data.tracks]},
                               {"dataset": DATASET_WITH_ALLMUSIC, "split": f"all {len(data.tracks)} tracks",
                                "setting_chosen_on": f"mean balanced validation criterion over folds "
@@ -583,8 +652,13 @@ def export(args, data: Data, folds, members: Sequence[MemberSpec], views: Sequen
         write_card(out, spec, C, weights, prior_cfg, views, data, folds, figures, worst)
         if worst > 1e-4:
             raise SystemExit(f"{out} does not reproduce the member")
-        entries.append({"model": out.name, "weight": round(float(statistics.mean(r.weights[i] for r in results)), 4),
-                        "temperature": round(float(statistics.mean(r.temperatures[i] for r in results)), 4),
+        fitted[out.name] = (spec, fm, C, weights)
+        if how == "learned":
+            weight = statistics.mean(float(r.subset_weights[combo][0][i]) for r in results)
+            temperature = statistics.mean(float(r.subset_weights[combo][1][i]) for r in results)
+        else:
+            weight, temperature = 1.0, 1.0
+        entries.append({"model": out.name, "weight": round(weight, 4), "temperature": round(temperature, 4),
                         "max_windows": args.max_windows})
     total = sum(e["weight"] for e in entries)
     for e in entries:
@@ -592,11 +666,16 @@ def export(args, data: Data, folds, members: Sequence[MemberSpec], views: Sequen
     config = {"models": entries, "fitted_on": {
         "how": "cross-fitted over the artist-grouped folds of GTZAN + AllMusic: in fold k the members trained on three "
                "folds, their settings and the ensemble's weights and temperatures were learned on the validation "
-               "fold (balanced over the two collections); these are the mean weights and temperatures over the "
-               f"{len(folds)} folds; each member here is refit on all {len(data.tracks)} tracks",
+               "fold (balanced over the two collections); the members, the training views and learned vs equal "
+               "weights are those of the lowest validation log-loss, 2-fold cross-fitted inside each validation "
+               f"fold (mean over folds): {' + '.join(combo)}, {how} weights, views {'+'.join(views)}; "
+               + ("the weights and temperatures are their means over the folds; " if how == "learned" else "")
+               + f"each member here is refit on all {len(data.tracks)} tracks",
+        "chosen": figures["chosen"],
         "tracks": len(data.tracks), "folds_fingerprint": folds.fingerprint,
         "command": "python benchmarks/default_ensemble.py " + " ".join(sys.argv[1:])}}
     (args.export / "ensemble.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_fixture(args.fixture, fitted, args.max_windows)
     print(f"wrote {args.export / 'ensemble.json'}: " + ", ".join(
         f"{e['model']} w {e['weight']} T {e['temperature']}" for e in entries))
 
@@ -608,8 +687,12 @@ def write_card(out: Path, spec: MemberSpec, C: float, weights, prior_cfg: list[d
 
     by_kind = {f"{spec.name} (this member's recipe, per fold)": [
         {k: tuple(v) for k, v in f.items()} for f in figures["by_kind"][spec.name]]}
-    by_kind["default ensemble (learned weights)"] = [
-        {k: tuple(v) for k, v in f.items()} for f in figures["by_kind"]["learned ensemble"]]
+    for row, name in (("all members, learned weights", "learned ensemble"),
+                      ("all members, equal weights", "equal-weight average"),
+                      ("members and weighting chosen on each fold's validation", PROCEDURE),
+                      ("the shipped choice, on every fold", SHIPPED)):
+        if name in figures["by_kind"]:
+            by_kind[f"ensemble: {row}"] = [{k: tuple(v) for k, v in f.items()} for f in figures["by_kind"][name]]
     licences = {"msd-musicnn": "ISC", "mtt-musicnn": "ISC", "msd-vgg": "ISC", "mtt-vgg": "ISC",
                 "yamnet-audioset": "Apache-2.0"}
     prior_text = "; ".join(f"`{p['name']}:{p['variant']}` weight {p['weight']:g} (scale {p['scale']:.3f})"
@@ -653,6 +736,61 @@ folds (right/total); AllMusic counts an answer in the track's set as right:
 
 {kinds_table(by_kind)}
 """)
+
+
+EXAMPLES = REPO / "examples"
+
+
+def write_fixture(path: Path, fitted: Mapping[str, tuple], max_windows: int) -> None:
+    """Each member's window probabilities on the project's own examples, computed by the fitted member
+    (head and priors' calibration as fitted on the tracks, not as read back from the folder), so
+    ``tests/test_shipped_models.py`` ties every number of a shipped folder to the fit."""
+    from genre_models.embeddings import embed_file
+
+    songs = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".mp3", ".ogg", ".flac"))
+    backbones = sorted({b for spec, *_ in fitted.values() for b in spec.backbones})
+    tracks = [type("T", (), {"track_id": p.name, "source": str(p)})() for p in songs]
+    data = Data(tracks, np.zeros((len(tracks), N), bool), np.array(["gtzan"] * len(tracks)))
+    for t in tracks:
+        emb = embed_file(t.source, backbones, max_windows=max_windows)
+        for b in backbones:
+            data.vectors.setdefault((b, "orig"), {})[t.track_id] = emb.vectors[b]
+    out = {"command": "python benchmarks/default_ensemble.py " + " ".join(sys.argv[1:]), "max_windows": max_windows,
+           "members": {}}
+    for name, (_spec, fm, C, weights) in fitted.items():
+        probs = fm.window_probs(data, np.arange(len(tracks)), C, weights)
+        out["members"][name] = {t.track_id: np.round(p, 8).tolist() for t, p in zip(tracks, probs)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}: {len(fitted)} member(s) on {len(tracks)} examples")
+
+
+def refit_fixture(args) -> None:
+    """``--fixture_from DIR``: refit each member of ``DIR/ensemble.json`` on the tracks with the settings
+    its config records, check it against the folder, and write the fixture."""
+    cfg = json.loads((args.fixture_from / "ensemble.json").read_text())
+    specs, settings = [], {}
+    for entry in cfg["models"]:
+        c = json.loads((args.fixture_from / entry["model"] / "config.json").read_text())
+        spec = MemberSpec(entry["model"], tuple(f"{b['name']}:{b['variant']}" for b in c["backbones"]),
+                          tuple(f"{p['name']}:{p['variant']}" for p in c["priors"] or []))
+        specs.append(spec)
+        settings[spec.name] = (c["head"]["C"], tuple(c["head"]["prior_weights"]), c["head"]["views"])
+    views = sorted({v for *_, vs in settings.values() for v in vs})
+    data = load_data(args, specs, views)
+    data.weighting = args.weighting
+    every = np.arange(len(data.tracks))
+    fitted = {}
+    for spec in specs:
+        C, weights, member_views = settings[spec.name]
+        fm = fit_member(spec, data, every, member_views, [C])
+        worst = check_parity(args.fixture_from / spec.name, fm, data, C, weights)
+        print(f"{spec.name}: refit with C={C:g}, prior weights {weights}, views {member_views}; max |folder - refit| "
+              f"track probability {worst:.1e}")
+        if worst > 1e-4:
+            raise SystemExit(f"{spec.name} is not its recorded recipe refit (other --weighting or --cache?)")
+        fitted[spec.name] = (spec, fm, C, weights)
+    write_fixture(args.fixture, fitted, int(cfg["models"][0].get("max_windows", args.max_windows)))
 
 
 def check_parity(folder: Path, fm: FittedMember, data: Data, C: float, weights) -> float:

@@ -46,11 +46,14 @@ class Step:
 
 ACC, HEADS, TRAIN = "docs/accuracy.md", "docs/backbones.md", "docs/training.md"
 ENSEMBLE = "The default ensemble"
+FOLDS = "The folds: real tracks grouped by artist"
+TEACH = "docs/teach.md"
 HEADS_TABLE = "Genre heads on the pretrained backbones"
 MUSICNN_TAGGERS = "The musicnn package's other taggers: mtt-musicnn, msd-vgg, mtt-vgg"
 STEPS = [
-    Step("folds", (("README.md", "Accuracy"), (ACC, "The folds: 380 real GTZAN tracks, grouped by artist")),
-         "python -m finetune.folds"),
+    Step("folds", ((ACC, FOLDS),), "python -m finetune.folds"),
+    Step("folds-allmusic", (("README.md", "Accuracy"), (ACC, FOLDS)),
+         "python -m finetune.folds --kinds clip,excerpt,allmusic"),
     Step("features-table", (("docs/feature-table.md", "Models on the table"),),
          "python finetune/classical.py --out {work}/classical"),
     Step("features-refit", (("docs/feature-table.md", "Models on the table"),),
@@ -58,10 +61,10 @@ STEPS = [
          "--export {work}/gtzan-features --out {work}/classical-refit"),
     Step("feature-extractor", (("docs/feature-table.md", "The table, reproduced (the features model's input)"),),
          "python benchmarks/bench_features.py"),
-    Step("heads-musicnn", ((HEADS, HEADS_TABLE), (ACC, ENSEMBLE)),
+    Step("heads-musicnn", ((HEADS, HEADS_TABLE),),
          "python benchmarks/genre_heads.py --backbone musicnn --cache {work}/emb --fold_models {work}/folds "
          "--export {work}/gtzan-musicnn"),
-    Step("heads-yamnet", ((HEADS, HEADS_TABLE), (ACC, ENSEMBLE)),
+    Step("heads-yamnet", ((HEADS, HEADS_TABLE),),
          "python benchmarks/genre_heads.py --backbone yamnet --cache {work}/emb --fold_models {work}/folds "
          "--export {work}/gtzan-yamnet"),
     Step("heads-whisper", ((HEADS, HEADS_TABLE),),
@@ -79,12 +82,33 @@ STEPS = [
     Step("scratch", ((TRAIN, "Our own models trained from scratch"),),
          "python benchmarks/train_real_audio.py --models dnn,cnn1d,mel_cnn --epochs 6 --patience 3 --threads 2 "
          "--output_dir {work}/folds-scratch"),
-    Step("ensemble", (("README.md", "Accuracy"), (ACC, ENSEMBLE)),
-         "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet "
-         "--plot {work}/reliability.png --max_windows musicnn=12,yamnet=12"),
-    Step("ensemble-whisper", ((ACC, ENSEMBLE),),
-         "python benchmarks/ensemble_real_audio.py --fold_models {work}/folds --models musicnn,yamnet,whisper "
-         "--max_windows musicnn=12,yamnet=12,whisper=12"),
+    Step("embed", ((ACC, ENSEMBLE),),
+         "python benchmarks/embed_tracks.py --backbones msd-musicnn,yamnet-audioset --cache {work}/emb"),
+    Step("default-ensemble", (("README.md", "Accuracy"), (ACC, ENSEMBLE)),
+         "python benchmarks/default_ensemble.py --cache {work}/emb --members musicnn,yamnet,musicnn+yamnet "
+         "--weighting tracks --windows 1,2,3,5,10,12 --plot {work}/reliability.png --export {work}/default "
+         "--fixture {work}/default_members.json"),
+    Step("default-balanced", ((ACC, ENSEMBLE),),
+         "python benchmarks/default_ensemble.py --cache {work}/emb --members musicnn,yamnet,musicnn+yamnet "
+         "--weighting balanced"),
+    Step("embed-pitch", ((ACC, ENSEMBLE),),
+         "python benchmarks/embed_tracks.py --backbones msd-musicnn,yamnet-audioset --views pitch --cache {work}/emb"),
+    Step("default-pitch", ((ACC, ENSEMBLE),),
+         "python benchmarks/default_ensemble.py --cache {work}/emb --members musicnn,yamnet,musicnn+yamnet "
+         "--weighting tracks --augment pitch"),
+    Step("embed-taggers", ((ACC, ENSEMBLE),),
+         "python benchmarks/embed_tracks.py --backbones mtt-musicnn,msd-vgg,mtt-vgg --cache {work}/emb"),
+    Step("default-members", ((ACC, ENSEMBLE),),
+         "python benchmarks/default_ensemble.py --cache {work}/emb "
+         "--members musicnn,yamnet,mtt-musicnn,msd-vgg,mtt-vgg"),
+    Step("teach-features", ((TEACH, "Which backbones, measured"),), "python benchmarks/teach_features.py"),
+    Step("teach-features-allmusic", ((TEACH, "Which backbones, measured"),),
+         "python benchmarks/teach_features.py --kinds clip,excerpt,allmusic"),
+    Step("teach-real", ((TEACH, "Real songs outside GTZAN: the issue's evidence"),
+                        ("README.md", "Teach it your own genres")),
+         "python benchmarks/teach_real_audio.py"),
+    Step("speed-teach", ((TEACH, "Speed"), ("README.md", "Teach it your own genres")),
+         "python benchmarks/bench_teach.py --songs 200"),
     Step("examples", ((ACC, ENSEMBLE),), "python -m genre_models predict examples --wide-genres"),
     Step("music-check", ((ACC, "The music check"),), "python benchmarks/music_check.py"),
     Step("speed-predict", (("README.md", "The app"), ("docs/app.md", "The Song and Album tabs")),
@@ -123,7 +147,7 @@ STEPS = [
 USAGE_ONLY = ("finetune/train.py", "finetune/evaluate.py", "finetune/ensemble.py", "benchmarks/readme_figures.py")
 # Options naming where things go or come from: a page may quote other paths than a step's scratch folder.
 PATH_OPTIONS = {"--cache", "--fold_models", "--output_dir", "--out", "--out_root", "--export", "--plot",
-                "--log_dir", "--work_dir", "--export_ensemble", "--save_probs"}
+                "--log_dir", "--work_dir", "--export_ensemble", "--save_probs", "--fixture", "--json", "--keep"}
 _COMMAND = re.compile(r"(?:\S*/)?python3?\s+(?:-m\s+finetune\.\w+|(?:benchmarks|finetune)/\w+\.py)[^`\n]*")
 _FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.S | re.M)
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")

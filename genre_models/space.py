@@ -76,9 +76,12 @@ def _readme(hub_ids: Sequence[str], local: Sequence[str], title: str, source_url
     used = [f"- [`{h}`](https://huggingface.co/{h})" for h in hub_ids]
     used += [f"- `{m}` (shipped in this Space)" for m in local]
     if include_default:
-        used.append("- the shipped default ensemble: `genre_models/pretrained/gtzan-musicnn` (musicnn genre "
-                    "model) and `genre_models/pretrained/gtzan-yamnet` (YAMNet genre model, which also "
-                    "checks that the upload is music)")
+        from .ensemble import DEFAULT_ENSEMBLE_FILE
+
+        members = ", ".join(f"`genre_models/pretrained/{e['model']}`"
+                            for e in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"])
+        used.append(f"- the shipped default ensemble ({members}: genre heads on the shipped musicnn and YAMNet "
+                    "backbones; YAMNet also checks that the upload is music)")
     else:
         used.append(f"- `{DEFAULT_MODEL_REL}`: the embedded GTZAN features model (only the fallback when "
                     "nothing else loads)")

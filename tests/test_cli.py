@@ -95,7 +95,7 @@ def test_default_is_the_shipped_ensemble(songs, tmp_path):
         if Path(r["path"]).name == "long song.wav":
             per_model.setdefault(r["model"], []).append((float(r["start"]), float(r["end"])))
     limits = {Path(m["model"]).name: m["max_windows"] for m in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]}
-    assert set(per_model) == set(limits) == {"gtzan-musicnn", "gtzan-yamnet"}
+    assert set(per_model) == set(limits) and len(limits) >= 2  # every member of the default scored the song
     for name, spans in per_model.items():
         assert len(spans) == limits[name] and spans[0][0] == 0 and spans[-1][1] == 70, (name, spans)
 

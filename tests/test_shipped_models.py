@@ -36,16 +36,16 @@ EXAMPLES_DIR = REPO / "examples"
 # written in, and what the ensemble answers today. Update both lines below together when it changes.
 EXPECTED = {  # file: (written as, answered by the default ensemble)
     "blues_shuffle.mp3": ("blues", "rock"),
-    "classical_piano.flac": ("classical", "blues"),
+    "classical_piano.flac": ("classical", "country"),
     "classical_strings.ogg": ("classical", "classical"),
     "country_twang.mp3": ("country", "country"),
     "disco_groove.mp3": ("disco", "disco"),
-    "hiphop_beat.mp3": ("hiphop", "blues"),
+    "hiphop_beat.mp3": ("hiphop", "jazz"),
     "jazz_swing.ogg": ("jazz", "jazz"),
-    "metal_riff.mp3": ("metal", "metal"),
-    "reggae_skank.ogg": ("reggae", "reggae"),
+    "metal_riff.mp3": ("metal", "rock"),
+    "reggae_skank.ogg": ("reggae", "jazz"),
 }
-EXPECTED_RIGHT = 6  # of 9 (the musicnn + YAMNet ensemble fit on the 380 real tracks; every piece is called music)
+EXPECTED_RIGHT = 4  # of 9 (musicnn + musicnn+YAMNet heads fit on 620 real tracks; every piece is called music)
 # ---------------------------------------------------------------------------------------------------
 
 PARITY_FIXTURE = REPO / "tests" / "fixtures" / "gtzan_features_parity.json"
@@ -64,7 +64,8 @@ def _genre_model_dirs() -> list[Path]:
 # --------------------------------------------------------------------------------------- label order
 def test_every_shipped_genre_model_uses_gtzan_order():
     dirs = _genre_model_dirs()
-    assert {d.name for d in dirs} >= {"gtzan-features", "gtzan-musicnn", "gtzan-yamnet", "gtzan-whisper"}
+    assert {d.name for d in dirs} >= {"gtzan-features", "gtzan-musicnn", "gtzan-yamnet", "gtzan-whisper",
+                                      *ENSEMBLE_MEMBERS}
     for d in dirs:
         c = json.loads((d / "config.json").read_text())
         assert c["id2label"] == {str(i): g for i, g in enumerate(GTZAN_GENRES)}, d.name
@@ -148,12 +149,87 @@ def test_shipped_head_is_the_recorded_head_folded(name):
 
 
 ENSEMBLE_MEMBERS = [m["model"] for m in json.loads((PRETRAINED / "ensemble.json").read_text())["models"]]
+GTZAN_HEADS = ["gtzan-musicnn", "gtzan-yamnet"]  # the GTZAN-only heads of benchmarks/genre_heads.py (still shipped)
 HEAD_EXAMPLES = ("metal_riff.mp3", "classical_strings.ogg", "hiphop_beat.mp3")
 
 
+def _model_type(name: str) -> str:
+    return json.loads((PRETRAINED / name / "config.json").read_text())["model_type"]
+
+
 @pytest.mark.parametrize("name", ENSEMBLE_MEMBERS)
+def test_default_member_is_the_fitted_member_on_real_audio(name):
+    """Each member of the default ensemble (a ``genre_embedding_head``), through its own forward pass
+    (``genre_models.predict``, the app's path) on the windows of three of the examples, gives the
+    window probabilities of ``benchmarks/default_ensemble.py``'s ``FittedMember`` — the code that
+    scored the folds — with the unfolded float64 head (``head.safetensors``) and the priors'
+    calibration (scale, bias) and weights that config.json records, on the vectors
+    ``genre_models.embeddings.embed_file`` gives (what ``embed_tracks.py`` cached for training).
+    So the backbones, the window layout, the variants, the folded layer and the priors' half are all
+    tied to what was fitted and scored."""
+    pytest.importorskip("torch")
+    from genre_models import load_model, predict, priors
+    from genre_models.embeddings import embed_file
+    from genre_models.heads import LinearHead
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import default_ensemble as de
+
+    assert _model_type(name) == "genre_embedding_head", name
+    folder = PRETRAINED / name
+    config = json.loads((folder / "config.json").read_text())
+    features = tuple(f"{b['name']}:{b['variant']}" for b in config["backbones"])
+    prior_cfg = config["priors"] or []
+    spec = de.MemberSpec(name, features, tuple(f"{p['name']}:{p['variant']}" for p in prior_cfg))
+    for p, prior in zip(prior_cfg, spec.priors):  # the genres each prior reads are the recipe's
+        assert p["classes"] == priors.PRIOR_CLASSES[prior], (name, prior)
+    C = config["head"]["C"]
+    fitted = de.FittedMember(spec, {C: LinearHead.load(folder / "head.safetensors")},
+                             [(p["scale"], np.array(p["bias"])) for p in prior_cfg])
+    weights = [p["weight"] for p in prior_cfg]
+    assert len(config["head"]["prior_weights"]) == len(weights) and config["max_windows"] == 12
+    tracks = [SimpleNamespace(track_id=n, source=str(EXAMPLES_DIR / n)) for n in HEAD_EXAMPLES]
+    data = de.Data(tracks, np.zeros((len(tracks), len(GTZAN_GENRES)), bool), np.array(["gtzan"] * len(tracks)))
+    for t in tracks:
+        emb = embed_file(t.source, spec.backbones, max_windows=config["max_windows"])
+        for b in spec.backbones:
+            data.vectors.setdefault((b, "orig"), {})[t.track_id] = emb.vectors[b]
+    model = load_model(folder)
+    refs = fitted.window_probs(data, np.arange(len(tracks)), C, weights)
+    for t, ref in zip(tracks, refs):
+        got = predict(t.source, model).window_probs
+        assert got.shape == ref.shape and len(ref) >= 5, (t.track_id, got.shape, ref.shape)
+        # float32 model, float64 reference; MEASURED_PARITY
+        np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5, err_msg=f"{name} on {t.track_id}")
+
+
+MEMBERS_FIXTURE = REPO / "tests" / "fixtures" / "default_members.json"
+
+
+def test_default_members_are_what_was_fitted():
+    """Each shipped member, through the app's path, on all nine examples, gives the window probabilities
+    the fitted member gave when it was exported (``default_ensemble.py --export``, or ``--fixture_from``,
+    which refits each member from the tracks with the settings its config records): the fixture is
+    computed from the fit, not read back from the folder, so a config whose prior scale or bias, prior
+    weight, C or variant differs from what was fitted fails here (the test above reads them from config)."""
+    pytest.importorskip("torch")
+    from genre_models import load_model, predict
+
+    fixture = json.loads(MEMBERS_FIXTURE.read_text())
+    assert sorted(fixture["members"]) == sorted(ENSEMBLE_MEMBERS), \
+        "re-run python benchmarks/default_ensemble.py --fixture_from genre_models/pretrained --weighting tracks"
+    for name, songs in fixture["members"].items():
+        model = load_model(PRETRAINED / name)
+        assert sorted(songs) == sorted(EXPECTED), name
+        for song, ref in songs.items():
+            got = predict(EXAMPLES_DIR / song, model).window_probs
+            # measured <= 5.1e-7 (float32 model, float64 fit); the YAMNet prior without its bias: see the note
+            np.testing.assert_allclose(got, np.array(ref), rtol=0, atol=2e-5, err_msg=f"{name} on {song}")
+
+
+@pytest.mark.parametrize("name", GTZAN_HEADS)
 def test_member_is_its_recorded_head_on_real_audio(name):
-    """Each member of the default ensemble, through its own forward pass (``genre_models.predict``,
+    """Each GTZAN-only head, through its own forward pass (``genre_models.predict``,
     the app's path) on the windows of three of the examples, gives the window probabilities that
     ``benchmarks/genre_heads.py`` computes for the same windows: its embedding of them from the base
     backbone (``EMBED``), the unfolded head (``genre_head.safetensors``: scaler + logistic

@@ -323,9 +323,14 @@ def test_two_process_ddp_run(music, tmp_path):
 # ---------------------------------------------------------------------------------------------
 def test_splits_are_per_track_before_chunking(music):
     args = ftrain.parse_args(base_args(music, Path("unused"), "mel_cnn"))[1]
-    data = fdata.load_splits(args, seed=3)
+    split = fdata.load_splits(args, seed=3)
+    for name in ("valid", "test"):  # stratified: every genre in every split (before any file is decoded)
+        assert {t.label for t in split.splits[name]} == {0, 1, 2}
     store = fdata.AudioStore(8000)
-    data = store.prepare(data, progress=False)
+    data = store.prepare(split, progress=False)
+    dropped = {t.track_id for ts in split.splits.values() for t in ts} - \
+        {t.track_id for ts in data.splits.values() for t in ts}
+    assert dropped == {"high/high.00098", "low/low.00099"}  # the corrupt and the too-short file, nothing else
     train = fdata.TrainDataset(store, data.splits["train"], chunk_samples=8000, seed=3)
     evals = {name: fdata.WindowDataset(store, data.splits[name], 8000) for name in ("valid", "test")}
     fdata.assert_per_track(train, evals)
@@ -342,8 +347,6 @@ def test_splits_are_per_track_before_chunking(music):
     assert train_ids == {t.track_id for t in data.splits["train"]}
     assert not train_ids & eval_ids["valid"] and not train_ids & eval_ids["test"]
     assert not eval_ids["valid"] & eval_ids["test"]
-    for name in ("valid", "test"):  # every genre in every split
-        assert {t.label for t in data.splits[name]} == {0, 1, 2}
     # crops are a function of (seed, epoch, item): the same again, different next epoch
     assert train.crop(5) == train.crop(5) and train.crop(5) != train.crop(5 + len(train))
 
