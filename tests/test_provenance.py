@@ -101,7 +101,8 @@ def _shipped_heads() -> list[str]:
 def test_shipped_models_record_their_tracks(gtzan_dir):
     """The features model: every usable row of the table. Every default-ensemble member and shipped
     genre head: all 380 real GTZAN tracks, the 70 30-s clips and the 310 excerpts (a record of the
-    clips alone, or of any subset, fails), under the hash the record states."""
+    clips alone, or of any subset, fails), under the hash the record states; the default's members
+    also exactly the 240 AllMusic previews."""
     import csv
     import re
 
@@ -115,7 +116,10 @@ def test_shipped_models_record_their_tracks(gtzan_dir):
     excerpts = {canonical_id(p.name) for p in (gtzan_dir / "snippets").glob("*.wav")}
     assert len(clips) == 70 and len(excerpts) == 310 and not clips & excerpts
     gtzan_id = re.compile(r"^(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)\.\d{5}$")
+    from genre_models.ensemble import DEFAULT_ENSEMBLE_FILE
+
     heads = _shipped_heads()
+    default_members = {m["model"] for m in json.loads(DEFAULT_ENSEMBLE_FILE.read_text())["models"]}
     assert {"gtzan-musicnn", "gtzan-yamnet"} <= set(heads)
     for name in heads:
         record = read_record(name)
@@ -126,6 +130,11 @@ def test_shipped_models_record_their_tracks(gtzan_dir):
         gtzan = {t for t in learned if gtzan_id.match(t)}
         assert gtzan == clips | excerpts, (name, f"{len(gtzan & clips)} of 70 clips, {len(gtzan & excerpts)} of "
                                            f"310 excerpts, {len(gtzan - clips - excerpts)} others")
+        if name in default_members and (gtzan_dir.parent / "allmusic4q" / "tracks.csv").is_file():
+            # the default also learned from the 240 AllMusic previews: all of them, nothing else
+            with open(gtzan_dir.parent / "allmusic4q" / "tracks.csv", newline="") as fh:
+                allmusic = {Path(r["filename"]).stem for r in csv.DictReader(fh)}
+            assert len(allmusic) == 240 and learned - gtzan == allmusic, (name, len(learned - gtzan))
 
 
 # ------------------------------------------------------------------------------------------ the folds
