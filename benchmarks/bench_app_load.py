@@ -30,7 +30,21 @@ REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "data" / "gtzan" / "audio"
 
 
-def make_clip(path: Path, seconds: float = 30.0) -> str:
+VARIANTS = 12  # distinct uploads, sent in turn: more than the shared backbone passes kept (8), so none is reused
+
+
+def make_clips(folder: Path, seconds: float = 30.0, n: int = VARIANTS) -> tuple[list[Path], str]:
+    """``n`` MP3s of one clip, each at its own level (0.5-1.0): the app computes every request's backbone
+    passes (``genre_models.embeddings.SHARED_PASSES`` keeps the last few; the same upload again would
+    reuse them, which is real but would time the cache, not the models)."""
+    paths = [folder / f"clip{i:02d}.mp3" for i in range(n)]
+    what = ""
+    for i, path in enumerate(paths):
+        what = make_clip(path, seconds, gain=1.0 - 0.5 * i / max(n - 1, 1))
+    return paths, f"{what}, {n} levels sent in turn"
+
+
+def make_clip(path: Path, seconds: float = 30.0, gain: float = 1.0) -> str:
     """A GTZAN rock clip when the shared data is there, else a synthetic signal; written as MP3."""
     clip = AUDIO / "rock.00000.wav"
     if clip.is_file() and seconds >= 30:
@@ -41,7 +55,7 @@ def make_clip(path: Path, seconds: float = 30.0) -> str:
         t = np.arange(int(seconds * sr)) / sr
         y = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
         what = f"a synthetic {seconds:g}-s signal"
-    sf.write(path, y, sr, format="MP3")
+    sf.write(path, gain * y, sr, format="MP3")
     return what
 
 
@@ -176,21 +190,26 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
             except OSError:
                 time.sleep(0.5)
         with tempfile.TemporaryDirectory() as tmp:
-            clip = Path(tmp) / "clip.mp3"
-            result.clip = make_clip(clip, clip_seconds)
+            clips, result.clip = make_clips(Path(tmp), clip_seconds)
+            turn = iter(range(10**9))
+
+            def next_clip() -> str:
+                with lock:
+                    return str(clips[next(turn) % len(clips)])
+
             first = Client(url, verbose=False)
             with ThreadPoolExecutor(warmup) as pool:  # warm-up
-                list(pool.map(lambda c: c.predict(handle_file(str(clip)), api_name="/classify"),
+                list(pool.map(lambda c: c.predict(handle_file(next_clip()), api_name="/classify"),
                               [first, *(Client(url, verbose=False) for _ in range(warmup - 1))]))
             for _ in range(2):
                 t0 = time.perf_counter()
-                first.predict(handle_file(str(clip)), api_name="/classify")
+                first.predict(handle_file(next_clip()), api_name="/classify")
                 result.single = min(result.single, time.perf_counter() - t0)
             second = Client(url, verbose=False)
 
             def timed(client) -> float:
                 t0 = time.perf_counter()
-                client.predict(handle_file(str(clip)), api_name="/classify")
+                client.predict(handle_file(next_clip()), api_name="/classify")
                 return time.perf_counter() - t0
 
             with ThreadPoolExecutor(2) as pool:  # as many at once as the app has workers, twice
@@ -212,7 +231,7 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
                     counts["sent"] += 1
                     t0 = time.perf_counter()
                     try:
-                        label = client.predict(handle_file(str(clip)), api_name="/classify")[0]
+                        label = client.predict(handle_file(next_clip()), api_name="/classify")[0]
                         if not label or not label.get("confidences"):
                             raise RuntimeError(f"empty answer: {label!r}")
                     except Exception as err:  # noqa: BLE001  counted, reported
