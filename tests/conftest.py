@@ -21,6 +21,17 @@ if "numpy" in sys.modules:  # loaded before this file (by a plugin): limit the l
     else:
         threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
+# Each pytest-xdist worker (and the processes it starts) keeps numba's on-disk cache in a folder of its
+# own (librosa compiles its gufuncs with cache=True, by default into site-packages): two workers compiling
+# and writing the same entries at once in a fresh venv left processes calling a half-written gufunc
+# (segfaults in numba's gufunc __call__ from librosa.piptrack, once in a fresh-clone CI run).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and "numba" not in sys.modules:
+    import tempfile
+
+    _base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(tempfile.gettempdir(), f"genre-tests-numba-{os.getuid()}")
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(_base, _WORKER)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
 GTZAN = SHARED_DATA / "gtzan"
