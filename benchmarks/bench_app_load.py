@@ -12,6 +12,7 @@ app process and its children (ffmpeg decoders), sampled every 0.2 s.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import socket
 import subprocess
@@ -191,11 +192,11 @@ def run_load(clients: int, duration: float, max_requests: int, requests_per_clie
                 time.sleep(0.5)
         with tempfile.TemporaryDirectory() as tmp:
             clips, result.clip = make_clips(Path(tmp), clip_seconds)
-            turn = iter(range(10**9))
+            in_turn = itertools.cycle(clips)
 
             def next_clip() -> str:
                 with lock:
-                    return str(clips[next(turn) % len(clips)])
+                    return str(next(in_turn))
 
             first = Client(url, verbose=False)
             with ThreadPoolExecutor(warmup) as pool:  # warm-up

@@ -748,20 +748,29 @@ folds (right/total); AllMusic counts an answer in the track's set as right:
 EXAMPLES = REPO / "examples"
 
 
-def write_fixture(path: Path, fitted: Mapping[str, tuple], max_windows: int) -> None:
-    """Each member's window probabilities on the project's own examples, computed by the fitted member
-    (head and priors' calibration as fitted on the tracks, not as read back from the folder), so
-    ``tests/test_shipped_models.py`` ties every number of a shipped folder to the fit."""
+def files_data(paths: Sequence[Path], backbones: Sequence[str], max_windows: int) -> Data:
+    """:class:`Data` for audio files outside the corpus (track id = file name, no labels), their vectors
+    from ``genre_models.embeddings.embed_file`` as the app's path windows them, for a :class:`FittedMember`."""
+    from types import SimpleNamespace
+
     from genre_models.embeddings import embed_file
 
-    songs = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".mp3", ".ogg", ".flac"))
-    backbones = sorted({b for spec, *_ in fitted.values() for b in spec.backbones})
-    tracks = [type("T", (), {"track_id": p.name, "source": str(p)})() for p in songs]
+    tracks = [SimpleNamespace(track_id=Path(p).name, source=str(p)) for p in paths]
     data = Data(tracks, np.zeros((len(tracks), N), bool), np.array(["gtzan"] * len(tracks)))
     for t in tracks:
         emb = embed_file(t.source, backbones, max_windows=max_windows)
         for b in backbones:
             data.vectors.setdefault((b, "orig"), {})[t.track_id] = emb.vectors[b]
+    return data
+
+
+def write_fixture(path: Path, fitted: Mapping[str, tuple], max_windows: int) -> None:
+    """Each member's window probabilities on the project's own examples, computed by the fitted member
+    (head and priors' calibration as fitted on the tracks, not as read back from the folder), so
+    ``tests/test_shipped_models.py`` ties every number of a shipped folder to the fit."""
+    songs = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".mp3", ".ogg", ".flac"))
+    data = files_data(songs, sorted({b for spec, *_ in fitted.values() for b in spec.backbones}), max_windows)
+    tracks = data.tracks
     out = {"command": "python benchmarks/default_ensemble.py " + " ".join(sys.argv[1:]), "max_windows": max_windows,
            "members": {}}
     for name, (_spec, fm, C, weights) in fitted.items():

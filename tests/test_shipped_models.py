@@ -169,7 +169,6 @@ def test_default_member_is_the_fitted_member_on_real_audio(name):
     tied to what was fitted and scored."""
     pytest.importorskip("torch")
     from genre_models import load_model, predict, priors
-    from genre_models.embeddings import embed_file
     from genre_models.heads import LinearHead
 
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -188,12 +187,8 @@ def test_default_member_is_the_fitted_member_on_real_audio(name):
                              [(p["scale"], np.array(p["bias"])) for p in prior_cfg])
     weights = [p["weight"] for p in prior_cfg]
     assert len(config["head"]["prior_weights"]) == len(weights) and config["max_windows"] == 12
-    tracks = [SimpleNamespace(track_id=n, source=str(EXAMPLES_DIR / n)) for n in HEAD_EXAMPLES]
-    data = de.Data(tracks, np.zeros((len(tracks), len(GTZAN_GENRES)), bool), np.array(["gtzan"] * len(tracks)))
-    for t in tracks:
-        emb = embed_file(t.source, spec.backbones, max_windows=config["max_windows"])
-        for b in spec.backbones:
-            data.vectors.setdefault((b, "orig"), {})[t.track_id] = emb.vectors[b]
+    data = de.files_data([EXAMPLES_DIR / n for n in HEAD_EXAMPLES], spec.backbones, config["max_windows"])
+    tracks = data.tracks
     model = load_model(folder)
     refs = fitted.window_probs(data, np.arange(len(tracks)), C, weights)
     for t, ref in zip(tracks, refs):
